@@ -30,6 +30,15 @@ Every command has its own --help.
 """
 
 
+# Which extra brings each heavy module, to answer a missing import with what to install.
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(("torch", "transformers", "accelerate", "datasets", "safetensors",
+                     "sentencepiece", "seqeval"), "distill"),
+    **dict.fromkeys(("optimum", "onnx", "onnxscript", "neural_compressor",
+                     "onnxruntime_extensions"), "export"),
+}
+
+
 class _Group(click.Group):
     """Turns the project's own errors into one line on stderr and exit code 1."""
 
@@ -38,6 +47,14 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EdgedistillError as exc:
             raise click.ClickException(str(exc)) from None
+        except ModuleNotFoundError as exc:
+            top = (exc.name or "").split(".")[0]
+            if top not in EXTRA_OF_MODULE:
+                raise
+            extra = EXTRA_OF_MODULE[top]
+            raise click.ClickException(
+                f"this command needs the [{extra}] extra, and {top} is not installed: "
+                f"pip install 'edgedistill[{extra}]'") from None
 
 
 def _quiet_dependencies() -> None:
@@ -130,7 +147,7 @@ def _verify_against_reference(loaded) -> dict:
                                          list(REFERENCE_SENTENCES.values()))
     except ReferenceUnavailable as exc:
         return {"status": "skipped", "reason": str(exc)}
-    per_language = {lang: round(float(c), 6) for lang, c in zip(REFERENCE_SENTENCES, cosines)}
+    per_language = {lang: round(float(c), 6) for lang, c in zip(REFERENCE_SENTENCES, cosines, strict=True)}
     passed = min(per_language.values()) >= COSINE_BAR
     return {"status": "passed" if passed else "failed", "bar": COSINE_BAR,
             "cosine": per_language}

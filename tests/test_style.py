@@ -1,0 +1,41 @@
+"""The tree stays ruff-clean and the runtime stays torch-free, checked on every test run."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+HEAVY = re.compile(r"^\s*(import|from)\s+(torch|transformers|optimum|neural_compressor|onnx\b|"
+                   r"datasets|accelerate|edgedistill\b)", re.MULTILINE)
+
+
+def test_ruff_clean():
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (it comes with the [dev] extra)")
+    result = subprocess.run([ruff, "check", "--output-format", "concise", str(PROJECT_ROOT)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_runtime_imports_nothing_heavy_nor_the_project():
+    """runtime/ may use onnxruntime, tokenizers, numpy and the standard library, nothing else."""
+    for path in (PROJECT_ROOT / "runtime").rglob("*.py"):
+        offending = [m.group(0).strip() for m in HEAVY.finditer(path.read_text())
+                     if not m.group(0).strip().startswith("from edgedistill.runtime")]
+        assert not offending, f"{path}: {offending}"
+
+
+def test_core_imports_neither_export_nor_runtime():
+    """Dependency direction: the core never imports the stages built on top of it."""
+    pattern = re.compile(r"^\s*(import|from)\s+edgedistill\.(export|runtime)\b", re.MULTILINE)
+    for path in (PROJECT_ROOT / "edgedistill").rglob("*.py"):
+        if path.name == "cli.py":  # the CLI wires stages together, lazily
+            continue
+        assert not pattern.search(path.read_text()), path
