@@ -176,5 +176,21 @@ def _format_teacher_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+# Each stage keeps its commands beside its code, in a module that imports only click and the
+# standard library at the top (heavy imports go inside the command functions) and lists them in
+# COMMANDS. Add a stage's module here when its commands are finished.
+STAGE_COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_stage_commands() -> None:
+    import importlib
+
+    for module_name in STAGE_COMMAND_MODULES:
+        for command in importlib.import_module(module_name).COMMANDS:
+            main.add_command(command)
+
+
+_register_stage_commands()
+
 if __name__ == "__main__":
     main()
