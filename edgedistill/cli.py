@@ -176,6 +176,49 @@ def _format_teacher_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("texts", nargs=-1)
+@click.option("--file", "input_file", type=click.File("r", encoding="utf-8"),
+              help="Read one text per line from this file ('-' for stdin).")
+@click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime intra-op threads.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--no-verify", is_flag=True, help="Skip checking file hashes (faster start-up).")
+def predict(bundle: Path, texts: tuple[str, ...], input_file, threads: int | None,
+            batch_size: int, no_verify: bool) -> None:
+    """Run BUNDLE on TEXTS (or --file, or stdin) and write one JSON line per text.
+
+    Classification bundles give the label, its probability and all class probabilities; tagging
+    bundles give entities with character offsets; embedding bundles give the vector. Needs only
+    the base install (onnxruntime, tokenizers, numpy).
+    """
+    from edgedistill.runtime import BundleError, Predictor
+
+    if texts and input_file:
+        raise click.UsageError("give texts as arguments or with --file, not both")
+    if not texts:
+        stream = input_file or click.get_text_stream("stdin")
+        texts = tuple(line.rstrip("\n") for line in stream)
+    try:
+        predictor = Predictor(bundle, threads=threads, batch_size=batch_size,
+                              verify=not no_verify)
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
+    for start in range(0, len(texts), 256):
+        chunk = list(texts[start : start + 256])
+        for text, result in zip(chunk, _predict_chunk(predictor, chunk), strict=True):
+            click.echo(json.dumps({"text": text, **result}, ensure_ascii=False))
+
+
+def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
+    task = predictor.manifest.task
+    if task == "sequence-classification":
+        return [r.to_dict() for r in predictor.classify(texts)]
+    if task == "token-classification":
+        return [{"entities": [e.to_dict() for e in found]} for found in predictor.tag(texts)]
+    return [{"embedding": [round(float(v), 6) for v in row]} for row in predictor.embed(texts)]
+
+
 # Each stage keeps its commands beside its code, in a module that imports only click and the
 # standard library at the top (heavy imports go inside the command functions) and lists them in
 # COMMANDS. Add a stage's module here when its commands are finished.

@@ -1,0 +1,287 @@
+"""Run a bundle: tokenizer.json + ONNX Runtime + NumPy, nothing else.
+
+Truncation policy, stated once:
+* ``classify`` and ``embed`` keep the first ``max_length`` tokens (special tokens included) and
+  drop the rest;
+* ``tag`` never drops text: a long input is cut into overlapping windows of ``max_length`` tokens
+  (``stride`` tokens of overlap) and every token takes its prediction from the window in which it
+  sits furthest from an edge.
+
+Inputs are grouped by length (length bucketing) so that a batch pads to similar lengths, and
+results come back in input order. Any text gives a prediction: empty strings, whitespace, control
+characters, emoji and lone surrogates (replaced by U+FFFD before tokenization) included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from edgedistill.runtime.bundle import BundleError, Manifest, load_manifest, resolve_inside
+from tokenizers import Encoding, Tokenizer
+
+PAD_TOKENS = ("<pad>", "[PAD]")
+
+
+@dataclass
+class Classification:
+    label: str
+    score: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Entity:
+    label: str
+    text: str
+    start: int  # character offsets into the input text
+    end: int
+    score: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def clean_text(text: str) -> str:
+    """Make any Python string encodable: lone surrogates become U+FFFD."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected a string, got {type(text).__name__}")
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """A loaded, verified bundle, ready to classify, tag or embed text.
+
+    ``threads`` sets ONNX Runtime's intra-op thread count (None: its default); ``providers``
+    picks execution providers (default CPU). One Predictor may be shared between threads.
+    """
+
+    def __init__(self, bundle_dir: str | Path, *, threads: int | None = None,
+                 providers: list[str] | None = None, batch_size: int = 16, stride: int = 32,
+                 verify: bool = True):
+        self.bundle_dir = Path(bundle_dir)
+        self.manifest: Manifest = load_manifest(self.bundle_dir, verify=verify)
+        self.batch_size = max(1, batch_size)
+        self.tokenizer = self._load_tokenizer()
+        self.pad_id = self._pad_id()
+        self.specials = self.tokenizer.num_special_tokens_to_add(False)
+        self.stride = min(stride, max(0, (self.manifest.max_length - self.specials) // 2))
+        self.session = self._load_session(threads, providers)
+
+    # ---------------------------------------------------------------- loading
+    def _load_tokenizer(self) -> Tokenizer:
+        path = resolve_inside(self.bundle_dir, self.manifest.tokenizer_file)
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises plain Exception subclasses
+            raise BundleError(f"bundle {self.bundle_dir}: {self.manifest.tokenizer_file} is not a "
+                              f"readable tokenizer ({str(exc).splitlines()[0]})") from None
+        tokenizer.no_padding()
+        tokenizer.no_truncation()
+        largest_id = tokenizer.get_vocab_size(with_added_tokens=True) - 1
+        if largest_id >= self.manifest.vocab_size:
+            raise BundleError(f"bundle {self.bundle_dir}: the tokenizer can emit id {largest_id} but "
+                              f"the model's embedding table has only {self.manifest.vocab_size} rows")
+        return tokenizer
+
+    def _pad_id(self) -> int:
+        if self.manifest.pad_token_id is not None:
+            return self.manifest.pad_token_id
+        for token in PAD_TOKENS:
+            found = self.tokenizer.token_to_id(token)
+            if found is not None:
+                return found
+        return 0  # masked out by the attention mask, so any valid id will do
+
+    def _load_session(self, threads: int | None, providers: list[str] | None):
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        path = resolve_inside(self.bundle_dir, self.manifest.model_file)
+        try:
+            session = ort.InferenceSession(str(path), options,
+                                           providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BundleError(f"bundle {self.bundle_dir}: onnxruntime cannot load "
+                              f"{self.manifest.model_file} ({first_line[:300]})") from None
+        graph_inputs = {i.name for i in session.get_inputs()}
+        graph_outputs = [o.name for o in session.get_outputs()]
+        missing = set(self.manifest.inputs) - graph_inputs
+        unknown = graph_inputs - set(self.manifest.inputs) - {"token_type_ids"}
+        if missing or unknown:
+            raise BundleError(f"bundle {self.bundle_dir}: the model's inputs {sorted(graph_inputs)} "
+                              f"do not match the manifest's {self.manifest.inputs}")
+        if self.manifest.outputs[0] not in graph_outputs:
+            raise BundleError(f"bundle {self.bundle_dir}: the model has no output "
+                              f"{self.manifest.outputs[0]!r} (it has {graph_outputs})")
+        self._graph_inputs = sorted(graph_inputs)
+        return session
+
+    # ------------------------------------------------------------- tokenizing
+    def _encode(self, texts: list[str]) -> list[Encoding]:
+        prefix = self.manifest.input_prefix
+        return self.tokenizer.encode_batch([prefix + clean_text(t) for t in texts],
+                                           add_special_tokens=False)
+
+    def _finish(self, encoding: Encoding) -> Encoding:
+        return self.tokenizer.post_process(encoding, None, True)
+
+    def _truncated(self, encoding: Encoding) -> Encoding:
+        budget = self.manifest.max_length - self.specials
+        if len(encoding.ids) > budget:
+            encoding.truncate(budget, 0, "right")
+        return self._finish(encoding)
+
+    def _windows(self, encoding: Encoding) -> list[tuple[int, Encoding]]:
+        """Overlapping windows, each with the position of its first token in the whole text."""
+        budget = self.manifest.max_length - self.specials
+        if len(encoding.ids) <= budget:
+            return [(0, self._finish(encoding))]
+        encoding.truncate(budget, self.stride, "right")
+        parts = [encoding, *encoding.overflowing]
+        step = budget - self.stride  # tokenizers starts each overflow part this far after the last
+        return [(k * step, self._finish(part)) for k, part in enumerate(parts)]
+
+    # ---------------------------------------------------------------- running
+    def _run(self, encodings: list[Encoding]) -> list[np.ndarray]:
+        """Model outputs, one array per encoding (padding removed), in the given order."""
+        results: list[np.ndarray | None] = [None] * len(encodings)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            width = max(len(encodings[i].ids) for i in chunk)
+            ids = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
+            mask = np.zeros((len(chunk), width), dtype=np.int64)
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                ids[row, :n] = encodings[i].ids
+                mask[row, :n] = 1
+            feeds = {"input_ids": ids, "attention_mask": mask,
+                     "token_type_ids": np.zeros_like(ids)}
+            output = self.session.run([self.manifest.outputs[0]],
+                                      {name: feeds[name] for name in self._graph_inputs})[0]
+            for row, i in enumerate(chunk):
+                n = len(encodings[i].ids)
+                results[i] = output[row] if output.ndim == 2 else output[row, :n]
+        return results  # type: ignore[return-value]
+
+    def _require(self, task: str) -> None:
+        if self.manifest.task != task:
+            raise BundleError(f"bundle {self.bundle_dir} is a {self.manifest.task} model, so it "
+                              f"cannot {_VERB[task]}")
+
+    # ------------------------------------------------------------- public API
+    def classify(self, texts: list[str]) -> list[Classification]:
+        """Label and class probabilities for each text."""
+        self._require("sequence-classification")
+        encodings = [self._truncated(e) for e in self._encode(list(texts))]
+        labels = self.manifest.labels
+        results = []
+        for logits in self._run(encodings):
+            probs = softmax(logits.astype(np.float64))
+            best = int(np.argmax(probs))
+            results.append(Classification(labels[best], float(probs[best]),
+                                          {label: float(p) for label, p in zip(labels, probs, strict=True)}))
+        return results
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """One vector per text, pooled as the manifest says (and L2-normalised if it says so)."""
+        self._require("embedding")
+        encodings = [self._truncated(e) for e in self._encode(list(texts))]
+        vectors = []
+        for encoding, states in zip(encodings, self._run(encodings), strict=True):
+            if states.ndim == 1:  # the graph already pools
+                vectors.append(states)
+            elif self.manifest.pooling == "cls":
+                vectors.append(states[0])
+            else:
+                vectors.append(states[: len(encoding.ids)].mean(axis=0))
+        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(encodings), -1)
+        if self.manifest.normalize_embeddings:
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            matrix = matrix / np.maximum(norms, 1e-12)
+        return matrix
+
+    def tag(self, texts: list[str]) -> list[list[Entity]]:
+        """Entities with character offsets; long texts are tagged window by window."""
+        self._require("token-classification")
+        texts = [clean_text(t) for t in texts]
+        prefix_chars = len(self.manifest.input_prefix)
+        per_text = [self._windows(encoding) for encoding in self._encode(texts)]
+        outputs = iter(self._run([window for windows in per_text for _, window in windows]))
+        results = []
+        for text, windows in zip(texts, per_text, strict=True):
+            token_probs = self._merge_windows(windows, [next(outputs) for _ in windows])
+            results.append(self._entities(text, token_probs, prefix_chars))
+        return results
+
+    # ---------------------------------------------------------------- tagging
+    def _merge_windows(self, windows: list[tuple[int, Encoding]], outputs: list[np.ndarray]
+                       ) -> list[tuple[int | None, tuple[int, int], np.ndarray]]:
+        """(word index, char offsets, probabilities) per token, from its most central window."""
+        best: dict[int, tuple[int, int | None, tuple[int, int], np.ndarray]] = {}
+        for (first, window), logits in zip(windows, outputs, strict=True):
+            probs = softmax(logits.astype(np.float64))
+            content = [i for i, special in enumerate(window.special_tokens_mask) if not special]
+            for rank, i in enumerate(content):
+                centrality = min(rank, len(content) - 1 - rank)
+                position = first + rank
+                if position not in best or centrality > best[position][0]:
+                    best[position] = (centrality, window.word_ids[i], window.offsets[i], probs[i])
+        return [best[p][1:] for p in sorted(best)]
+
+    def _entities(self, text: str, tokens, prefix_chars: int) -> list[Entity]:
+        """BIO tags on the first sub-word of each word, grouped into entity spans."""
+        labels = self.manifest.labels
+        words: list[tuple[str, float, int, int]] = []  # tag, score, start, end
+        last_word = None
+        for word, (start, end), probs in tokens:
+            start, end = max(0, start - prefix_chars), max(0, end - prefix_chars)
+            if word is not None and word == last_word and words:
+                tag, score, first, _ = words[-1]
+                words[-1] = (tag, score, first, end)  # later sub-words extend the word
+                continue
+            last_word = word
+            best = int(np.argmax(probs))
+            words.append((labels[best], float(probs[best]), start, end))
+        entities: list[Entity] = []
+        current: list | None = None
+        for tag, score, start, end in words:
+            kind = tag[2:] if tag[:2] in ("B-", "I-") else None
+            if kind and (tag.startswith("B-") or current is None or current[0] != kind):
+                if current:
+                    entities.append(self._entity(text, current))
+                current = [kind, start, end, [score]]
+            elif kind:
+                current[2] = end
+                current[3].append(score)
+            else:
+                if current:
+                    entities.append(self._entity(text, current))
+                current = None
+        if current:
+            entities.append(self._entity(text, current))
+        return entities
+
+    @staticmethod
+    def _entity(text: str, span: list) -> Entity:
+        kind, start, end, scores = span
+        return Entity(kind, text[start:end], start, end, float(np.mean(scores)))
+
+
+_VERB = {"sequence-classification": "classify text", "token-classification": "tag text",
+         "embedding": "embed text"}
