@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from edgedistill.runtime.bundle import BundleError, Manifest, load_manifest, resolve_inside
 from tokenizers import Encoding, Tokenizer
+
+from edgedistill.runtime.bundle import BundleError, Manifest, load_manifest, resolve_inside
 
 PAD_TOKENS = ("<pad>", "[PAD]")
 

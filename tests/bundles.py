@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 
 import torch
-from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, hash_bundle_files
 
 from edgedistill.fixtures import tiny_model
+from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, hash_bundle_files
 
 TASK_OF_HEAD = {"sequence-classification": "sequence-classification",
                 "token-classification": "token-classification", "base": "embedding"}

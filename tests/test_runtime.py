@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from bundles import rewrite_manifest, write_tiny_bundle  # noqa: E402
+
 from edgedistill.runtime import BundleError, Predictor  # noqa: E402
 
 ODD_INPUTS = ["", "   ", "\t\n", "x" * 100_000, "\x00\x01\x07 control \x1b[31m",
