@@ -47,6 +47,11 @@ class Manifest:
     input_prefix: str = ""  # e.g. "query: " for e5 models
     quantization: dict | None = None  # None for FP32, else scheme and settings
     variants: dict[str, str] = field(default_factory=dict)  # e.g. {"ort": "model.ort"}
+    # Shape of the encoder (layers, hidden_size, heads, intermediate_size, vocab_size) and its
+    # parameter accounting (total, embeddings, non_embedding), so the benchmark harness can
+    # report FLOPs and parameters on a device without torch or onnx installed.
+    architecture: dict = field(default_factory=dict)
+    parameters: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)  # source model, recipe, display name
     metrics: dict = field(default_factory=dict)  # measured at export time, FP32 vs INT8
     packages: dict[str, str] = field(default_factory=dict)
