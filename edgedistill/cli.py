@@ -222,7 +222,9 @@ def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
 # Each stage keeps its commands beside its code, in a module that imports only click and the
 # standard library at the top (heavy imports go inside the command functions) and lists them in
 # COMMANDS. Add a stage's module here when its commands are finished.
-STAGE_COMMAND_MODULES: tuple[str, ...] = ()
+STAGE_COMMAND_MODULES: tuple[str, ...] = (
+    "edgedistill.benchmarks.commands",
+)
 
 
 def _register_stage_commands() -> None:

@@ -52,10 +52,11 @@ def test_teacher_command_without_torch_says_what_to_install():
 
 
 def source_packages() -> set[str]:
-    """Import names of every package folder in the tree (edgedistill/, export/, runtime/)."""
+    """Import names of every package folder in the tree (edgedistill/, export/, runtime/, ...)."""
     names = set()
     for top, import_name in (("edgedistill", "edgedistill"), ("export", "edgedistill.export"),
-                             ("runtime", "edgedistill.runtime")):
+                             ("runtime", "edgedistill.runtime"),
+                             ("benchmarks", "edgedistill.benchmarks")):
         for init in (PROJECT_ROOT / top).rglob("__init__.py"):
             rel = init.parent.relative_to(PROJECT_ROOT / top).parts
             names.add(".".join((import_name, *rel)))
