@@ -224,6 +224,7 @@ def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
 # COMMANDS. Add a stage's module here when its commands are finished.
 STAGE_COMMAND_MODULES: tuple[str, ...] = (
     "edgedistill.benchmarks.commands",
+    "edgedistill.compress.commands",
 )
 
 
