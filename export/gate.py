@@ -1,0 +1,156 @@
+"""The accuracy gate: never ship an INT8 model without measuring it against FP32 on dev data.
+
+Quantize with the first scheme, score it with the task metric, and if it lost more than
+``max_drop`` points against FP32 try the next scheme on the ladder: per-channel weights, then the
+classifier head in FP32, then the MatMuls most sensitive on calibration text, then the embedding
+tables (the last step costs the most size). If nothing passes, ``AccuracyGateFailed`` carries a
+report of every attempt.
+
+The gate depends on nothing task-specific: ``evaluate`` is any ``Path -> float`` callback (see
+``edgedistill.export.evaluate``) and ``quantize`` any ``(scheme, path) -> QuantizedModel``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from edgedistill.export.errors import ExportError
+from edgedistill.export.quantize import QuantizedModel, _Scheme, quantize_onnx
+
+DEFAULT_MAX_DROP = 1.0  # points of the task metric (macro-F1 x 100)
+DEFAULT_SENSITIVE_MATMULS = 8
+MetricFn = Callable[[Path], float]
+Quantizer = Callable[[_Scheme, Path], QuantizedModel]
+
+
+@dataclass
+class GateAttempt:
+    description: str
+    scheme: dict
+    metric: float | None = None
+    drop: float | None = None
+    size_bytes: int | None = None
+    passed: bool = False
+    error: str | None = None
+    seconds: float = 0.0
+    fp32_nodes: int = 0
+
+
+@dataclass
+class GateReport:
+    """Everything the gate measured: FP32, then each scheme tried, in order."""
+
+    metric_name: str
+    fp32_metric: float
+    fp32_size_bytes: int
+    max_drop: float
+    attempts: list[GateAttempt] = field(default_factory=list)
+    chosen: int | None = None  # index into attempts
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        lines = [f"FP32 {self.metric_name} {self.fp32_metric:.2f} ({self.fp32_size_bytes / 1e6:.1f} MB); "
+                 f"allowed drop {self.max_drop:g} point(s)"]
+        for index, attempt in enumerate(self.attempts):
+            if attempt.error:
+                outcome = f"failed: {attempt.error}"
+            else:
+                outcome = (f"{self.metric_name} {attempt.metric:.2f} (drop {attempt.drop:+.2f}), "
+                           f"{attempt.size_bytes / 1e6:.1f} MB, {'PASS' if attempt.passed else 'reject'}")
+            marker = " <- chosen" if index == self.chosen else ""
+            lines.append(f"  {index + 1}. {attempt.description}: {outcome}{marker}")
+        return "\n".join(lines)
+
+
+class AccuracyGateFailed(ExportError):
+    """No scheme kept the task metric within the allowed drop; ``report`` says what was tried."""
+
+    def __init__(self, report: GateReport):
+        tried = "; ".join(f"{a.description} " + ("(error)" if a.error else f"(drop {a.drop:.2f})")
+                          for a in report.attempts)
+        super().__init__(f"no INT8 scheme kept {report.metric_name} within {report.max_drop:g} point(s) "
+                         f"of FP32 ({report.fp32_metric:.2f}); tried: {tried}")
+        self.report = report
+
+
+def escalation_ladder(first: _Scheme, *, sensitive_matmuls: int = DEFAULT_SENSITIVE_MATMULS
+                      ) -> list[_Scheme]:
+    """``first``, then per-channel, + classifier FP32, + sensitive MatMuls FP32, + embeddings FP32."""
+    per_channel = replace(first, per_channel=True)
+    head = replace(per_channel, keep_fp32=_with(per_channel.keep_fp32, "classifier"))
+    sensitive = replace(head, keep_sensitive_matmuls=max(head.keep_sensitive_matmuls, sensitive_matmuls))
+    embeddings = replace(sensitive, keep_fp32=_with(sensitive.keep_fp32, "embeddings"))
+    ladder: list[_Scheme] = []
+    for scheme in (first, per_channel, head, sensitive, embeddings):
+        if scheme not in ladder:
+            ladder.append(scheme)
+    return ladder
+
+
+def _with(groups: list[str], group: str) -> list[str]:
+    return sorted(set(groups) | {group})
+
+
+def onnx_quantizer(fp32_model: Path, calibration=None) -> Quantizer:
+    """The default quantizer: ONNX Runtime on the FP32 file, with optional calibration batches."""
+    return lambda scheme, dest: quantize_onnx(fp32_model, dest, scheme, calibration=calibration)
+
+
+def run_accuracy_gate(fp32_model: str | Path, ladder: list[_Scheme], evaluate: MetricFn, workdir: str | Path,
+                      *, quantize: Quantizer | None = None, max_drop: float = DEFAULT_MAX_DROP,
+                      metric_name: str | None = None, fp32_metric: float | None = None,
+                      log: Callable[[str], None] | None = None) -> tuple[QuantizedModel, GateReport]:
+    """Try each scheme of ``ladder`` in order; return the first INT8 model within ``max_drop`` points.
+
+    Raises ``AccuracyGateFailed`` with the full report when none passes.
+    """
+    fp32_model, workdir = Path(fp32_model), Path(workdir)
+    quantize = quantize or onnx_quantizer(fp32_model)
+    name = metric_name or getattr(evaluate, "metric_name", "metric")
+    baseline = evaluate(fp32_model) if fp32_metric is None else fp32_metric
+    report = GateReport(name, baseline, _model_bytes(fp32_model), max_drop)
+    say = log or (lambda _: None)
+    say(f"FP32 {name}: {baseline:.2f}")
+    for index, scheme in enumerate(ladder):
+        attempt, model = _attempt(scheme, quantize, evaluate, workdir / f"attempt-{index + 1}" / "model.onnx",
+                                  baseline, max_drop)
+        report.attempts.append(attempt)
+        say(f"{scheme.describe()}: " + (attempt.error or f"{name} {attempt.metric:.2f} "
+                                                          f"(drop {attempt.drop:+.2f})"))
+        if attempt.passed:
+            report.chosen = index
+            return model, report
+    raise AccuracyGateFailed(report)
+
+
+def _attempt(scheme: _Scheme, quantize: Quantizer, evaluate: MetricFn, dest: Path, baseline: float,
+             max_drop: float) -> tuple[GateAttempt, QuantizedModel | None]:
+    attempt = GateAttempt(scheme.describe(), scheme.to_dict())
+    start = time.perf_counter()
+    try:
+        model = quantize(scheme, dest)
+        attempt.metric = float(evaluate(model.path))
+    except Exception as exc:  # one scheme failing (ORT refusing a graph) must not end the ladder
+        attempt.error = _one_line(exc)
+        return attempt, None
+    finally:
+        attempt.seconds = round(time.perf_counter() - start, 2)
+    attempt.drop = baseline - attempt.metric
+    attempt.size_bytes, attempt.fp32_nodes = model.size_bytes, len(model.fp32_nodes)
+    attempt.passed = attempt.drop <= max_drop
+    return attempt, model
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+def _model_bytes(path: Path) -> int:
+    data = path.parent / (path.name + ".data")
+    return path.stat().st_size + (data.stat().st_size if data.is_file() else 0)
