@@ -6,6 +6,7 @@ command, so the CLI starts on a device install without torch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -16,6 +17,17 @@ PRESET_CHOICES = ("auto", "arm64", "avx2", "avx512", "avx512_vnni")
 
 def _echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def _bundle_errors_as_click():
+    """The runtime's BundleError is a ValueError (the runtime imports nothing of the project)."""
+    from edgedistill.runtime.bundle import BundleError
+
+    try:
+        yield
+    except BundleError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("export")
@@ -65,7 +77,8 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
     options = ExportOptions(task=task, max_length=max_length, target=target, variants=list(variants),
                             optimize=optimize, opset=opset, backend=backend, input_prefix=input_prefix,
                             pooling=pooling, min_id_agreement=min_id_agreement)
-    manifest = export_bundle(model, out, options, overwrite=overwrite, log=_echo_err)
+    with _bundle_errors_as_click():
+        manifest = export_bundle(model, out, options, overwrite=overwrite, log=_echo_err)
     if as_json:
         click.echo(json.dumps(manifest_summary(manifest), indent=2, ensure_ascii=False))
         return
@@ -136,7 +149,8 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
 
     if out.exists() and not overwrite:
         raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
-    manifest = load_manifest(bundle)
+    with _bundle_errors_as_click():
+        manifest = load_manifest(bundle)
     spec = _data_spec(manifest, dataset, language, dev_file, train_file, text_column, label_column)
     data = dev_data(spec, manifest.task, manifest.labels or None, limit=dev_limit)
     first = SCHEMES[kind](preset=auto_preset() if preset == "auto" else preset, per_channel=per_channel,
@@ -144,8 +158,9 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     ladder = [first] if no_escalate else escalation_ladder(first)
     _echo_err(f"dev data {data.name}: {len(data.texts)} examples; metric {data.metric}")
     try:
-        written, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop, overwrite=overwrite,
-                                        log=_echo_err)
+        with _bundle_errors_as_click():
+            _, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop, overwrite=overwrite,
+                                      log=_echo_err)
     except AccuracyGateFailed as exc:
         _write_report(report, exc.report)
         _echo_err(exc.report.summary())
