@@ -225,6 +225,7 @@ def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
 STAGE_COMMAND_MODULES: tuple[str, ...] = (
     "edgedistill.benchmarks.commands",
     "edgedistill.compress.commands",
+    "edgedistill.export.commands",
 )
 
 
