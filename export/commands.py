@@ -99,10 +99,12 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="INT8 bundle directory to write.")
-@click.option("--scheme", "kind", type=click.Choice(["dynamic", "static"]), default="dynamic",
-              show_default=True,
+@click.option("--scheme", "kind", type=click.Choice(["dynamic", "static", "neural-compressor"]),
+              default="dynamic", show_default=True,
               help="dynamic: int8 weights, activations quantized per batch. static: QDQ with activation "
-                   "ranges calibrated on the task's training text.")
+                   "ranges calibrated on the task's training text. neural-compressor: Intel Neural "
+                   "Compressor's PyTorch INT8 (pt2e, every Linear) exported to QDQ ONNX; needs the "
+                   "bundle's source model directory.")
 @click.option("--preset", type=click.Choice(PRESET_CHOICES), default="auto", show_default=True,
               help="The CPU the bundle will run on (auto: this one). avx2/avx512 use 7-bit weights "
                    "against u8s8 overflow; avx512_vnni and arm64 use full 8 bits.")
@@ -143,6 +145,7 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
       edgedistill quantize bundles/hau-fp32 --out bundles/hau-int8 --preset avx512_vnni
     """
     from edgedistill.export.gate import AccuracyGateFailed, escalation_ladder
+    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
     from edgedistill.export.pipeline import dev_data, quantize_bundle
     from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.runtime.bundle import load_manifest

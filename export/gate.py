@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from edgedistill.export.errors import ExportError
-from edgedistill.export.quantize import QuantizedModel, _Scheme, quantize_onnx
+from edgedistill.export.quantize import QuantizedModel, SchemeError, _Scheme, quantize_onnx
 
 DEFAULT_MAX_DROP = 1.0  # points of the task metric (macro-F1 x 100)
 DEFAULT_SENSITIVE_MATMULS = 8
@@ -80,13 +80,21 @@ class AccuracyGateFailed(ExportError):
 
 def escalation_ladder(first: _Scheme, *, sensitive_matmuls: int = DEFAULT_SENSITIVE_MATMULS
                       ) -> list[_Scheme]:
-    """``first``, then per-channel, + classifier FP32, + sensitive MatMuls FP32, + embeddings FP32."""
-    per_channel = replace(first, per_channel=True)
-    head = replace(per_channel, keep_fp32=_with(per_channel.keep_fp32, "classifier"))
-    sensitive = replace(head, keep_sensitive_matmuls=max(head.keep_sensitive_matmuls, sensitive_matmuls))
-    embeddings = replace(sensitive, keep_fp32=_with(sensitive.keep_fp32, "embeddings"))
+    """``first``, then per-channel, + classifier FP32, + sensitive MatMuls FP32, + embeddings FP32.
+
+    Steps a scheme kind cannot express (Neural Compressor keeps nothing in FP32) are left out.
+    """
+    steps = [lambda s: s, lambda s: replace(s, per_channel=True),
+             lambda s: replace(s, keep_fp32=_with(s.keep_fp32, "classifier")),
+             lambda s: replace(s, keep_sensitive_matmuls=max(s.keep_sensitive_matmuls, sensitive_matmuls)),
+             lambda s: replace(s, keep_fp32=_with(s.keep_fp32, "embeddings"))]
     ladder: list[_Scheme] = []
-    for scheme in (first, per_channel, head, sensitive, embeddings):
+    scheme = first
+    for step in steps:
+        try:
+            scheme = step(scheme)
+        except SchemeError:
+            continue
         if scheme not in ladder:
             ladder.append(scheme)
     return ladder

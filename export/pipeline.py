@@ -260,7 +260,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, ladder: list, data: Dev
                     ) -> tuple[Manifest, object]:
     """INT8 bundle from an FP32 bundle: the first scheme of ``ladder`` that passes the gate."""
     from edgedistill.export.encoding import batches_of, file_encoder
-    from edgedistill.export.gate import onnx_quantizer, run_accuracy_gate
+    from edgedistill.export.gate import run_accuracy_gate
 
     bundle = Path(bundle)
     source = load_manifest(bundle)
@@ -273,10 +273,37 @@ def quantize_bundle(bundle: str | Path, out: str | Path, ladder: list, data: Dev
     calibration = batches_of(encode, data.calibration, 8)
     with tempfile.TemporaryDirectory(prefix="edgedistill-gate-") as workdir:
         model, report = run_accuracy_gate(fp32, ladder, evaluate, workdir,
-                                          quantize=onnx_quantizer(fp32, calibration), max_drop=max_drop,
+                                          quantize=_quantizer(source, fp32, calibration), max_drop=max_drop,
                                           metric_name=data.metric, log=log)
         manifest = _write_quantized(bundle, source, Path(out), model, report, data, overwrite, log)
     return manifest, report
+
+
+def _quantizer(source: Manifest, fp32: Path, calibration: list):
+    """ONNX Runtime for dynamic/static schemes; Neural Compressor on the source PyTorch model for its own."""
+    from edgedistill.export.gate import onnx_quantizer
+
+    by_onnx_runtime, loaded = onnx_quantizer(fp32, calibration), {}
+
+    def quantize(scheme, dest):
+        if scheme.kind != "neural-compressor":
+            return by_onnx_runtime(scheme, dest)
+        from edgedistill.export.inc import quantize_with_neural_compressor
+
+        if "model" not in loaded:
+            loaded["model"] = _source_pytorch_model(source)
+        return quantize_with_neural_compressor(loaded["model"], source.task, source.inputs, calibration, dest,
+                                               scheme)
+
+    return quantize
+
+
+def _source_pytorch_model(source: Manifest):
+    location = source.source.get("model")
+    if not location or not Path(location).is_dir():
+        raise ExportError(f"the neural-compressor scheme quantizes the PyTorch model, and the bundle's "
+                          f"source model {location!r} is not a directory here")
+    return load_source_model(location, source.task).model
 
 
 def _metric_for(source: Manifest, data: DevData, encode, fp32: Path):

@@ -114,6 +114,8 @@ def scheme_from_dict(data: dict) -> _Scheme:
     """The scheme a ``to_dict()`` produced (derived keys such as ``reduce_range`` are ignored)."""
     data = dict(data)
     kind = data.pop("kind", None)
+    if kind == "neural-compressor":
+        import edgedistill.export.inc  # noqa: F401  (registers the scheme)
     if kind not in SCHEMES:
         raise SchemeError(f"unknown quantization kind {kind!r}; choose one of {', '.join(SCHEMES)}")
     scheme_class = SCHEMES[kind]

@@ -195,3 +195,29 @@ def test_gate_records_a_scheme_that_cannot_be_applied(fp32, tmp_path):
     with pytest.raises(AccuracyGateFailed) as caught:  # static without calibration fails to quantize
         run_accuracy_gate(fp32["path"], [StaticScheme()], _agreement(fp32), tmp_path)
     assert "calibration" in caught.value.report.attempts[0].error
+
+
+def test_neural_compressor_path_exports_a_small_qdq_model(fp32, tmp_path, fixture_texts):
+    pytest.importorskip("neural_compressor")
+    import onnx
+
+    from edgedistill.export.encoding import batches_of, hf_encoder
+    from edgedistill.export.inc import NeuralCompressorScheme, quantize_with_neural_compressor
+    from edgedistill.fixtures import tiny_model
+
+    with pytest.raises(SchemeError, match="every Linear"):
+        NeuralCompressorScheme(keep_fp32=["classifier"])
+    scheme = NeuralCompressorScheme(per_channel=True, calibration_size=32)
+    assert scheme_from_json(scheme.to_json()) == scheme
+    tiny = tiny_model("xlmr", "sequence-classification", texts=fixture_texts)  # the model behind fp32
+    calibration = batches_of(hf_encoder(tiny.tokenizer, ["input_ids", "attention_mask"], max_length=64),
+                             fixture_texts[120:152], 8)
+    result = quantize_with_neural_compressor(tiny.model, "sequence-classification",
+                                             ["input_ids", "attention_mask"], calibration,
+                                             tmp_path / "inc.onnx", scheme)
+    graph = onnx.load(str(result.path)).graph
+    assert not any(n.op_type == "QuantizeLinear" and n.input[0].endswith(".weight") for n in graph.node)
+    assert sum(i.data_type == onnx.TensorProto.INT8 for i in graph.initializer) >= 12  # folded weights
+    assert result.size_bytes < fp32["path"].stat().st_size
+    feeds = calibration[0]
+    assert np.abs(_logits(result.path, feeds) - _logits(fp32["path"], feeds)).max() < 0.05
