@@ -42,11 +42,16 @@ class CompressionConfig:
             raise ConfigError(f"{source} has unknown key(s) {', '.join(unknown)} for "
                               f"{cls.__name__}; known keys are {', '.join(sorted(known))}")
         # JSON and TOML have lists where the dataclasses hold tuples (hashable, immutable).
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        values = cls.complete({k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
         try:
             return cls(**values)
         except TypeError as exc:
             raise ConfigError(f"{source} is not a valid {cls.__name__}: {exc}") from None
+
+    @classmethod
+    def complete(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Fill in keys a file may leave out because TOML cannot write None; subclasses override."""
+        return values
 
     def replace(self: ConfigT, **changes: Any) -> ConfigT:
         """A copy with some fields changed (None values are ignored, as for unset CLI options)."""

@@ -55,6 +55,13 @@ class VocabTrimConfig(CompressionConfig):
     fill: bool = True
     keep_tokens: tuple[str, ...] = ()
 
+    @classmethod
+    def complete(cls, values: dict[str, Any]) -> dict[str, Any]:
+        # A coverage without a size means "no size", not the default 40k (TOML cannot write None).
+        if values.get("coverage") is not None and "target_size" not in values:
+            return {**values, "target_size": None}
+        return values
+
     def validate(self) -> None:
         if (self.target_size is None) == (self.coverage is None):
             raise ConfigError("give exactly one of target_size and coverage")
