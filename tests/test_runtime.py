@@ -251,3 +251,24 @@ def test_predict_works_with_torch_unimportable(bundles):
         "assert not leaked, leaked\n")
     assert result.returncode == 0, result.stderr
     assert '"entities"' in result.stdout
+
+
+def test_random_unicode_never_crashes_the_runtime(bundles):
+    """Property: any Python string (surrogates, controls, any plane) gets a prediction."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    classifier = Predictor(bundles["sequence-classification"][0])
+    tagger = Predictor(bundles["token-classification"][0])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.text(alphabet=st.characters(exclude_categories=()), max_size=300), min_size=1,
+                    max_size=4))
+    def check(texts):
+        for result in classifier.classify(texts):
+            assert abs(sum(result.probabilities.values()) - 1) < 1e-6
+        for text, entities in zip(texts, tagger.tag(texts), strict=True):
+            clean = text.encode("utf-8", "replace").decode("utf-8")
+            assert all(clean[e.start : e.end] == e.text for e in entities)
+
+    check()
