@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgedistill-installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean junit
 
 venv: $(STAMP)
 
@@ -24,8 +24,16 @@ demo: $(STAMP)
 	$(BIN)/edgedistill env
 	$(BIN)/edgedistill teacher e5-small --verify
 
-test: $(STAMP)
+test: $(STAMP) junit
 	$(BIN)/python -m pytest -q
+
+# The Android demo's JVM tests (tests/test_android_jvm.py) need JUnit 4, from Debian's junit4 package:
+# installed here where a JDK is present and apt-get works; otherwise those tests skip and say why.
+junit:
+	@test -f /usr/share/java/junit4.jar || ! command -v javac >/dev/null 2>&1 || \
+	  apt-get install -y -qq junit4 >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq junit4 >/dev/null 2>&1) || \
+	  echo "junit4 could not be installed with apt-get; the Android core's JVM tests will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
