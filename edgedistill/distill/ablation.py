@@ -1,0 +1,215 @@
+"""Loss ablations: one student per subset of a recipe's loss terms, tabulated beside the teacher.
+
+``run_ablation(config, {"kd": ("kl",), "attention": ("attention",), "both": ("kl", "attention")}, ...)``
+trains the three Comet variants with the same teacher, data and schedule (the teacher cache makes
+the teacher run once), scores the teacher on the same dev/test examples, and writes a markdown table
+that starts with the command regenerating it. A variant whose folder holds the results of the same
+config is reused rather than retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from edgedistill.atomic import atomic_write_text
+from edgedistill.distill.config import DistillConfig, DistillConfigError
+
+DEFAULT_VARIANTS = {"kd": ("kl",), "attention": ("attention",), "both": ("kl", "attention")}
+TEACHER_SCORES = "teacher-scores.json"
+
+
+def parse_variants(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]]:
+    """``["kd=kl", "both=kl,attention"]`` -> ``{"kd": ("kl",), "both": ("kl", "attention")}``."""
+    if not items:
+        return dict(DEFAULT_VARIANTS)
+    variants = {}
+    for item in items:
+        name, _, types = item.partition("=")
+        if not name or not types:
+            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[,TYPE...] (e.g. kd=kl)")
+        variants[name.strip()] = tuple(t.strip() for t in types.split(",") if t.strip())
+    return variants
+
+
+def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], runs: Path) -> DistillConfig:
+    """The recipe with only the loss terms of ``types``, their weights rescaled to the same total."""
+    kept = [term for term in config.losses if term.type in types]
+    if not kept:
+        have = ", ".join(term.type for term in config.losses)
+        raise DistillConfigError(f"variant {name} keeps none of the recipe's loss terms ({have})")
+    scale = sum(t.weight for t in config.losses) / sum(t.weight for t in kept)
+    terms = [type(term)(**{**_fields(term), "weight": round(term.weight * scale, 6)}) for term in kept]
+    return config.replace(name=f"{config.name}-{name}", losses=terms, output_dir=str(runs / name))
+
+
+def _fields(term) -> dict:
+    import dataclasses
+
+    return {f.name: getattr(term, f.name) for f in dataclasses.fields(term)}
+
+
+def run_ablation(config: DistillConfig, variants: dict[str, tuple[str, ...]], runs: Path, out: Path, *,
+                 command: str, progress: bool = True) -> str:
+    """Train (or reuse) each variant, score the teacher, write the table to ``out``; return it."""
+    if config.data.task is None:
+        raise DistillConfigError("an ablation scores students on a task: the recipe needs [data.task]")
+    rows = {}
+    for name, types in variants.items():
+        rows[name] = _variant_results(variant_config(config, name, types, runs), progress)
+    teacher = teacher_scores(config, runs, progress)
+    table = format_table(config, rows, teacher, variants, command)
+    atomic_write_text(out, table)
+    return table
+
+
+def _variant_results(config: DistillConfig, progress: bool) -> dict:
+    from edgedistill.distill.run import RESULTS_FILE, distill
+
+    results_file = Path(config.output_dir) / RESULTS_FILE
+    if results_file.is_file():
+        results = json.loads(results_file.read_text(encoding="utf-8"))
+        if results.get("config") == config.to_dict():
+            return results
+    return distill(config, overwrite=True, progress=progress).results
+
+
+def teacher_scores(config: DistillConfig, runs: Path, progress: bool) -> dict:
+    """The teacher's metrics on the students' dev and test examples, and the majority baseline."""
+    from edgedistill.distill.data import evaluation_examples
+    from edgedistill.distill.run import load_run_teacher
+    from edgedistill.tasks.finetune import text_prefix_for
+    from edgedistill.tasks.metrics import majority_baseline
+    from edgedistill.tasks.scoring import score_split
+    from edgedistill.tasks.task import load_task
+
+    key = {"teacher": config.teacher.model, "data": config.to_dict()["data"],
+           "max_length": config.training.max_length, "seed": config.training.seed}
+    cached = runs / TEACHER_SCORES
+    if cached.is_file():
+        saved = json.loads(cached.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            return saved
+    started = time.time()
+    teacher = load_run_teacher(config.teacher)
+    task = load_task(config.data.task)
+    prefix = text_prefix_for(config.data.text_prefix, task.kind, teacher.provenance)
+    evaluation = evaluation_examples(task, config.data.max_eval_examples, config.training.seed)
+    scores = {split: score_split(teacher.model, teacher.tokenizer, task, split,
+                                 max_length=config.training.max_length, prefix=prefix,
+                                 batch_size=config.training.eval_batch_size, examples=examples,
+                                 progress=progress) for split, examples in evaluation.items()}
+    baseline = {split: majority_baseline(task.kind, task.gold_labels("train"), [e.label for e in examples],
+                                         task.labels) for split, examples in evaluation.items()}
+    from edgedistill.accounting import count_parameters
+
+    saved = {"key": key, "display_name": teacher.display_name, "scores": scores,
+             "majority_baseline": baseline, "parameters": count_parameters(teacher.model).as_dict(),
+             "shape": _shape(teacher.model), "reported": _reported(teacher.path),
+             "seconds": round(time.time() - started, 1)}
+    atomic_write_text(cached, json.dumps(saved, indent=2, ensure_ascii=False) + "\n")
+    return saved
+
+
+def _shape(model) -> dict:
+    from edgedistill.distill.run import shape_of
+
+    return shape_of(model)
+
+
+def _reported(location) -> dict | None:
+    """What the teacher's own results.json (from edgedistill finetune) reports, if it has one."""
+    path = Path(str(location)) / "results.json"
+    if not path.is_file():
+        return None
+    results = json.loads(path.read_text(encoding="utf-8"))
+    return {"test": results.get("test"), "dev": results.get("dev"), "training": results.get("training"),
+            "data": results.get("data")}
+
+
+# ---------------------------------------------------------------- the table
+
+def _metric(scores: dict | None, name: str = "macro_f1") -> float | None:
+    return None if not scores or name not in scores else float(scores[name])
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _size(shape: dict, parameters: dict) -> str:
+    return (f"{shape['layers']}L/{shape['hidden_size']}H/{shape['heads']}/{shape['intermediate_size']} | "
+            f"{parameters['total'] / 1e6:.1f}M ({parameters['non_embedding'] / 1e6:.2f}M)")
+
+
+def format_table(config: DistillConfig, rows: dict[str, dict], teacher: dict,
+                 variants: dict[str, tuple[str, ...]], command: str) -> str:
+    teacher_test = _metric(teacher["scores"].get("test"))
+    lines = [
+        f"<!-- regenerate: {command} -->",
+        f"# Distillation ablation: {config.name} on {config.data.task.dataset} {config.data.task.language}",
+        "",
+        f"Command: `{command}`",
+        "",
+        "| model | loss terms (weight) | shape L/H/heads/FFN | params total (non-emb.) | dev macro-F1 "
+        "| test macro-F1 | test, % of teacher | train s | s/step |",
+        "|---|---|---|---|---|---|---|---|---|",
+        f"| teacher: {teacher['display_name']} | – | {_size(teacher['shape'], teacher['parameters'])} | "
+        f"{_fmt(_metric(teacher['scores'].get('dev')))} | {_fmt(teacher_test)} | 100% | – | – |",
+    ]
+    for name, results in rows.items():
+        terms = ", ".join(f"{t['type']} ({t['weight']:g}{_temperature(t)})" for t in results["losses"])
+        test = _metric(results.get("test"))
+        share = f"{100 * test / teacher_test:.1f}%" if test is not None and teacher_test else "–"
+        student, training = results["student"], results["training"]
+        lines.append(f"| student `{name}` | {terms} | {_size(student['shape'], student['parameters'])}"
+                     f" | {_fmt(_metric(results.get('dev')))} | {_fmt(test)} | {share} | "
+                     f"{training['train_seconds']:.0f} | {training['seconds_per_step']:.2f} |")
+    baseline = teacher["majority_baseline"]
+    lines.append(f"| majority class ({baseline['test']['label']}) | – | – | – | "
+                 f"{_fmt(_metric(baseline.get('dev')))} | {_fmt(_metric(baseline.get('test')))} "
+                 f"| – | – | – |")
+    lines += ["", *_settings(config, rows, teacher, variants)]
+    return "\n".join(lines) + "\n"
+
+
+def _teacher_outputs(training) -> str:
+    if training.cache_teacher:
+        return f"cached on disk (top-{training.top_k} logits, chosen attention maps), computed once"
+    return "computed live at every step"
+
+
+def _temperature(term: dict) -> str:
+    return f", T={term['temperature']:g}" if "temperature" in term else ""
+
+
+def _settings(config: DistillConfig, rows: dict[str, dict], teacher: dict, variants: dict) -> list[str]:
+    first = next(iter(rows.values()))
+    data, training, env = first["data"], config.training, first["environment"]
+    lines = [
+        "Settings (identical for every student):",
+        "",
+        f"- teacher: {teacher['display_name']} (`{config.teacher.model}`), scored here on the same examples "
+        f"as the students, max_length {training.max_length}",
+        f"- data: {data['source']}, {data['train_examples']} training examples (shuffled with seed "
+        f"{training.seed}), dev {data.get('dev_examples', '–')}, test {data.get('test_examples', '–')} "
+        f"examples; "
+        f"text prefix {data['text_prefix']!r}; max_length {training.max_length}",
+        f"- student: init {config.student.init}, embeddings {config.student.embeddings}; "
+        f"{training.epochs:g} epochs, batch {training.batch_size}, learning rate {training.learning_rate:g}, "
+        f"warmup {training.warmup_ratio:g}, weight decay {training.weight_decay:g}, precision "
+        f"{training.precision}, word embeddings "
+        f"{'frozen' if training.freeze_word_embeddings else 'trained'}; "
+        f"teacher outputs {_teacher_outputs(training)}",
+        "- variants: " + "; ".join(f"`{n}` keeps {', '.join(t)}" for n, t in variants.items())
+        + " (kept weights rescaled to the recipe's total)",
+        f"- machine: {env.get('cpu')}, torch {env.get('torch')} with {env.get('torch_threads')} threads, "
+        f"device {env.get('device')}",
+    ]
+    reported = teacher.get("reported")
+    if reported and reported.get("test"):
+        lines.append(f"- the teacher's own results.json (edgedistill finetune) reports test macro-F1 "
+                     f"{_fmt(_metric(reported['test']))} on {reported['test'].get('examples')} examples")
+    return lines
+

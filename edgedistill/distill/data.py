@@ -1,0 +1,186 @@
+"""What a student learns from: encoded training examples, and the collator that batches them.
+
+Two sources: a labelled task (edgedistill.tasks readers; task-specific distillation) or raw
+target-language text (task-agnostic distillation). Raw text for a masked-LM teacher or student is
+masked once per example with a fixed seed (static masking, as in the original BERT), so the teacher's
+outputs for an example never change and can be cached on disk across epochs and students.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from edgedistill.distill.config import DataConfig, DistillConfigError
+from edgedistill.distill.losses import IGNORE_INDEX
+from edgedistill.tasks.task import SEQUENCE, SIMILARITY, Task, load_task, subsample
+
+INPUT_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+@dataclass
+class DistillData:
+    """Encoded training features and, for a task, its evaluation examples.
+
+    ``row_mode`` says which logit rows the logit losses compare: one per example (``sequence``),
+    every real token (``token``), the masked positions (``masked``), or none (a headless model).
+    """
+
+    features: list[dict]
+    row_mode: str | None
+    prefix: str
+    task: Task | None = None
+    evaluation: dict[str, list] = field(default_factory=dict)
+    source: str = ""
+
+    def fingerprint(self) -> str:
+        """A hash of every training input (and masked-LM label), keying the teacher cache."""
+        digest = hashlib.sha256()
+        for feature in self.features:
+            record = {k: list(feature[k]) for k in (*INPUT_KEYS, "labels") if k in feature
+                      and not isinstance(feature[k], int)}
+            digest.update(json.dumps(record, separators=(",", ":")).encode())
+        digest.update(json.dumps({"row_mode": self.row_mode, "n": len(self.features)}).encode())
+        return digest.hexdigest()[:20]
+
+
+def build_data(config: DataConfig, tokenizer, *, head: str, max_length: int, seed: int,
+               provenance: dict) -> DistillData:
+    """Encode the configured data for a student with ``head`` (the teacher's head class)."""
+    if config.task is not None:
+        return _task_data(config, tokenizer, head, max_length, seed, provenance)
+    return _raw_data(config, tokenizer, head, max_length, seed, provenance)
+
+
+def _text_prefix(configured: str | None, kind: str, provenance: dict) -> str:
+    from edgedistill.tasks.finetune import text_prefix_for
+
+    return text_prefix_for(configured, kind, provenance)
+
+
+def _task_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: int,
+               provenance: dict) -> DistillData:
+    from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
+
+    task = load_task(config.task)
+    if task.kind == SIMILARITY:
+        raise DistillConfigError("data.task is an embedding-similarity task; distillation from a task "
+                                 "needs sequence or token classification")
+    if head != task.kind:
+        raise DistillConfigError(f"the teacher's head is {head!r} but data.task {task.name} is {task.kind}; "
+                                 f"use a teacher fine-tuned on the task (edgedistill finetune)")
+    prefix = _text_prefix(config.text_prefix, task.kind, provenance)
+    train = subsample(task.split("train").examples, config.max_train_examples, seed)
+    if task.kind == SEQUENCE:
+        encoded = encode_text_examples(train, tokenizer, task.label2id, max_length, prefix)
+    else:
+        encoded = encode_token_examples(train, tokenizer, task.label2id, max_length, prefix)
+    features = _indexed(encoded.features)
+    evaluation = evaluation_examples(task, config.max_eval_examples, seed)
+    row_mode = "sequence" if task.kind == SEQUENCE else "token"
+    return DistillData(features, row_mode, prefix, task, evaluation, source=task.split("train").source)
+
+
+def evaluation_examples(task: Task, limit: int | None, seed: int) -> dict[str, list]:
+    """The dev and test examples a student (and its teacher) is scored on."""
+    return {split: subsample(task.splits[split].examples, limit, seed)
+            for split in ("dev", "test") if split in task.splits}
+
+
+def _raw_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: int,
+              provenance: dict) -> DistillData:
+    texts, source = _raw_texts(config)
+    texts = subsample(texts, config.max_train_examples, seed)
+    prefix = _text_prefix(config.text_prefix, SEQUENCE, provenance)
+    batch = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
+    keys = [k for k in INPUT_KEYS if k in batch]
+    features = [{k: list(batch[k][i]) for k in keys} for i in range(len(texts))]
+    if head == "mlm":
+        rng = np.random.default_rng(seed)
+        replacements = np.setdiff1d(np.arange(len(tokenizer)), tokenizer.all_special_ids)
+        for feature in features:
+            mask_tokens(feature, tokenizer, config.mlm_probability, rng, replacements)
+        return DistillData(_indexed(features), "masked", prefix, source=source)
+    if head != "base":
+        raise DistillConfigError(f"raw-text distillation needs a teacher with an MLM head or none; this "
+                                 f"teacher is a {head} model: give data.task instead")
+    return DistillData(_indexed(features), None, prefix, source=source)
+
+
+def _raw_texts(config: DataConfig) -> tuple[list[str], str]:
+    from edgedistill.data import raw_sentences
+
+    raw = config.raw
+    if raw.file:
+        from pathlib import Path
+
+        path = Path(raw.file)
+        if not path.is_file():
+            raise DistillConfigError(f"data.raw.file {path} does not exist")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return lines[: raw.max_sentences], str(path)
+    return raw_sentences(raw.language, limit=raw.max_sentences), f"raw/mafand/{raw.language}"
+
+
+def mask_tokens(feature: dict, tokenizer, probability: float, rng: np.random.Generator,
+                replacements: np.ndarray) -> None:
+    """BERT masking in place: of the chosen non-special tokens, 80% <mask>, 10% a random token from
+    ``replacements``, 10% kept.
+
+    Every sequence with a maskable token gets at least one masked position.
+    """
+    ids = np.array(feature["input_ids"])
+    special = np.array(tokenizer.get_special_tokens_mask(feature["input_ids"],
+                                                         already_has_special_tokens=True), dtype=bool)
+    candidates = np.flatnonzero(~special)
+    labels = np.full(len(ids), IGNORE_INDEX)
+    if len(candidates):
+        chosen = candidates[rng.random(len(candidates)) < probability]
+        if not len(chosen):
+            chosen = rng.choice(candidates, size=1)
+        labels[chosen] = ids[chosen]
+        roll = rng.random(len(chosen))
+        ids[chosen[roll < 0.8]] = tokenizer.mask_token_id
+        random_positions = chosen[(roll >= 0.8) & (roll < 0.9)]
+        ids[random_positions] = rng.choice(replacements, size=len(random_positions))
+    feature["input_ids"] = ids.tolist()
+    feature["labels"] = labels.tolist()
+
+
+def _indexed(features: list[dict]) -> list[dict]:
+    return [{**feature, "example_index": index} for index, feature in enumerate(features)]
+
+
+class DistillCollator:
+    """Pads a list of features into a batch; adds the cached teacher outputs when there is a cache."""
+
+    def __init__(self, pad_token_id: int, cache=None) -> None:
+        self.pad_token_id = pad_token_id
+        self.cache = cache
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        length = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": _pad([f["input_ids"] for f in features], length, self.pad_token_id),
+                 "attention_mask": _pad([f["attention_mask"] for f in features], length, 0)}
+        if "token_type_ids" in features[0]:
+            batch["token_type_ids"] = _pad([f["token_type_ids"] for f in features], length, 0)
+        if "labels" in features[0]:
+            labels = [f["labels"] for f in features]
+            batch["labels"] = (torch.tensor(labels) if isinstance(labels[0], int)
+                               else _pad(labels, length, IGNORE_INDEX))
+        indices = [f["example_index"] for f in features]
+        if self.cache is not None:
+            batch.update(self.cache.batch(indices, length))
+        return batch
+
+
+def _pad(rows: list[list[int]], length: int, value: int) -> torch.Tensor:
+    out = torch.full((len(rows), length), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+

@@ -1,0 +1,195 @@
+"""Short end-to-end distillations on tiny models: task-specific and task-agnostic runs, the teacher
+cache, checkpoint/resume, errors naming the loss term, and two processes under torchrun (gloo)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgedistill.distill.config import (  # noqa: E402
+    AttentionTerm,
+    DataConfig,
+    DistillConfig,
+    HiddenTerm,
+    KLTerm,
+    LogitMSETerm,
+    MLMTerm,
+    RawTextConfig,
+    StudentConfig,
+    TeacherConfig,
+    TrainingConfig,
+)
+from edgedistill.tasks.config import DataSpec  # noqa: E402
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TINY_STUDENT = StudentConfig(init="fresh", num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,
+                             embeddings="project")
+
+
+@pytest.fixture(scope="module")
+def teachers(tmp_path_factory, fixture_texts):
+    from edgedistill.fixtures import tiny_model, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("teachers")
+    tokenizer = tiny_tokenizer("xlmr", fixture_texts, vocab_size=400)
+    paths = {}
+    for head in ("mlm", "sequence-classification", "base"):
+        paths[head] = tiny_model("xlmr", head, tokenizer=tokenizer, num_layers=2, hidden_size=32,
+                                 num_heads=4, intermediate_size=64).save(folder / head)
+    return paths
+
+
+def task_config(teacher: Path, out: Path, **training) -> DistillConfig:
+    settings = dict(max_steps=3, batch_size=16, max_length=32, logging_steps=1, eval_batch_size=32)
+    settings.update(training)
+    return DistillConfig(
+        name="tiny-comet", output_dir=str(out), teacher=TeacherConfig(model=str(teacher)),
+        data=DataConfig(task=DataSpec("afrisenti", language="hau"), max_train_examples=48,
+                        max_eval_examples=24),
+        student=TINY_STUDENT, losses=[KLTerm(weight=0.5, temperature=2.0), AttentionTerm(weight=0.5)],
+        training=TrainingConfig(**settings))
+
+
+def raw_config(teacher: Path, out: Path, losses, student=TINY_STUDENT, **training) -> DistillConfig:
+    settings = dict(max_steps=2, batch_size=16, max_length=32, logging_steps=1)
+    settings.update(training)
+    return DistillConfig(name="tiny-raw", output_dir=str(out), teacher=TeacherConfig(model=str(teacher)),
+                         data=DataConfig(raw=RawTextConfig(language="hau", max_sentences=40)),
+                         student=student, losses=losses, training=TrainingConfig(**settings))
+
+
+def state_of(model) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_task_distillation_writes_a_scored_reloadable_student(teachers, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from edgedistill.distill.run import distill
+
+    outcome = distill(task_config(teachers["sequence-classification"], tmp_path / "student"), progress=False)
+    results = outcome.results
+    assert results["training"]["steps"] == 3
+    assert set(results["training"]["history"][0]) >= {"loss", "loss_kl", "loss_attention"}
+    assert 0.0 <= results["test"]["macro_f1"] <= 1.0 and results["test"]["examples"] == 24
+    assert results["student"]["shape"]["layers"] == 1 and results["teacher"]["shape"]["layers"] == 2
+    out = tmp_path / "student"
+    task = json.loads((out / "edgedistill-task.json").read_text())
+    assert task["labels"] == ["negative", "neutral", "positive"] and task["kind"] == "sequence-classification"
+    saved = DistillConfig.load(out / "distill-config.toml")
+    assert saved == task_config(teachers["sequence-classification"], out)
+    reloaded = AutoModelForSequenceClassification.from_pretrained(out)
+    assert reloaded.config.num_hidden_layers == 1 and reloaded.config.id2label[0] == "negative"
+    assert not (tmp_path / "student.checkpoints").exists()
+
+
+def test_mlm_teacher_cache_is_built_once_and_reused_by_the_next_student(teachers, tmp_path):
+    from edgedistill.distill.run import distill
+
+    losses = [KLTerm(weight=0.5, temperature=2.0), MLMTerm(weight=0.5), HiddenTerm(weight=1.0)]
+    cache = tmp_path / "cache"
+    cached = dict(cache_teacher=True, cache_dir=str(cache), top_k=8)
+    first = distill(raw_config(teachers["mlm"], tmp_path / "a", losses, **cached), progress=False).results
+    assert first["teacher_cache"]["computed"] == ["logits-top8", "logsumexp-T2", "hidden-2"]
+    second_student = StudentConfig(init="teacher-layers", layers="last", num_layers=1)
+    second = distill(raw_config(teachers["mlm"], tmp_path / "b", losses, student=second_student, **cached),
+                     progress=False).results
+    assert second["teacher_cache"]["computed"] == [] and len(second["teacher_cache"]["reused"]) == 3
+    assert second["data"]["row_mode"] == "masked"
+
+
+def test_cached_teacher_outputs_match_the_live_teacher(teachers, tmp_path):
+    from edgedistill.distill.data import DistillCollator, build_data
+    from edgedistill.distill.losses import forward_signals
+    from edgedistill.distill.run import load_run_teacher
+    from edgedistill.distill.teacher_cache import TeacherCache, teacher_signals_from_batch
+
+    teacher = load_run_teacher(TeacherConfig(model=str(teachers["mlm"])), eager_attention=True)
+    data = build_data(DataConfig(raw=RawTextConfig(language="hau", max_sentences=20)), teacher.tokenizer,
+                      head="mlm", max_length=32, seed=0, provenance={})
+    items = ["logits-top1000", "logsumexp-T1", "attention-1", "hidden-2"]
+    cache = TeacherCache(tmp_path / "cache", items)
+    pad = teacher.tokenizer.pad_token_id
+    cache.ensure(teacher.model, data.features, DistillCollator(pad), row_mode="masked")
+    batch = DistillCollator(pad, cache)(data.features[:5])
+    cached = teacher_signals_from_batch(batch)
+    with torch.no_grad():
+        live = forward_signals(teacher.model, batch, row_mode="masked", logits=True, attentions={1},
+                               hidden={2}, as_teacher=True)
+    mask = batch["attention_mask"].bool()
+    assert torch.allclose(cached.attentions[1], live.attentions[1], atol=2e-3)
+    assert torch.allclose(cached.hidden[2][mask], live.hidden[2][mask], atol=2e-2, rtol=2e-3)
+    dense_top = live.logits.values.topk(cached.logits.values.shape[-1], dim=-1)
+    assert torch.allclose(cached.logits.values, dense_top.values, atol=1e-5)
+    normaliser = torch.logsumexp(live.logits.values, -1)
+    assert torch.allclose(cached.logits.log_normalizers[1.0], normaliser, atol=1e-4)
+
+
+def test_resuming_from_a_checkpoint_ends_with_the_same_weights(teachers, tmp_path):
+    from edgedistill.distill.run import DistillError, distill
+
+    config = task_config(teachers["sequence-classification"], tmp_path / "student", max_steps=4, save_steps=2,
+                         keep_checkpoints=True, group_by_length=False)
+    straight = state_of(distill(config, progress=False).student)
+    checkpoints = tmp_path / "student.checkpoints"
+    assert sorted(p.name for p in checkpoints.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    shutil.rmtree(checkpoints / "checkpoint-4")
+    resumed_outcome = distill(config, overwrite=True, progress=False)
+    resumed = state_of(resumed_outcome.student)
+    assert resumed_outcome.results["training"]["steps"] == 4
+    for key, value in straight.items():
+        assert torch.allclose(value, resumed[key], atol=1e-6), key
+    changed = config.replace(training=TrainingConfig(**{**config.to_dict()["training"], "max_steps": 5}))
+    with pytest.raises(DistillError, match="holds a different run"):
+        distill(changed, overwrite=True, progress=False)
+
+
+def test_logit_terms_need_a_teacher_with_logits(teachers, tmp_path):
+    from edgedistill.distill.run import DistillError, distill
+
+    config = raw_config(teachers["base"], tmp_path / "x", [AttentionTerm(), LogitMSETerm()])
+    with pytest.raises(DistillError, match=r"losses\[1\] \(logit-mse\) compares logits"):
+        distill(config, progress=False)
+
+
+def test_headless_teacher_distils_hidden_states_and_attention(teachers, tmp_path):
+    """As for multilingual-e5: no MLM head, so hidden states (through a learned map) and attention."""
+    from edgedistill.distill.run import distill
+
+    losses = [HiddenTerm(weight=1.0, layers=[[-1, -1]]), AttentionTerm(weight=1.0)]
+    outcome = distill(raw_config(teachers["base"], tmp_path / "s", losses), progress=False)
+    assert outcome.results["student"]["shape"]["class"] == "XLMRobertaModel"
+    assert outcome.results["data"]["row_mode"] is None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_two_processes_under_torchrun_end_with_identical_weights(teachers, tmp_path):
+    config = task_config(teachers["sequence-classification"], tmp_path / "student", max_steps=2, batch_size=8)
+    config.save(tmp_path / "run.toml")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+           "TRANSFORMERS_VERBOSITY": "error"}
+    worker = PROJECT_ROOT / "tests" / "distill_ddp_worker.py"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr",
+               "127.0.0.1", "--master-port", str(_free_port()), str(worker), str(tmp_path / "run.toml"),
+               str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=PROJECT_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2]
+    assert ranks[0]["digest"] == ranks[1]["digest"]
+    assert ranks[0]["wrote_output"] and not ranks[1]["wrote_output"]
+    assert (tmp_path / "student" / "results.json").is_file()
