@@ -227,6 +227,7 @@ STAGE_COMMAND_MODULES: tuple[str, ...] = (
     "edgedistill.benchmarks.commands",
     "edgedistill.compress.commands",
     "edgedistill.export.commands",
+    "edgedistill.tasks.commands",
 )
 
 

@@ -1,0 +1,155 @@
+"""Dataclass configs that round-trip through JSON and TOML, so the Python API and the CLI agree.
+
+``DataSpec`` says where a task's data is and how to read it; ``FinetuneConfig`` is everything a
+fine-tuning run needs. ``edgedistill finetune --config run.toml`` and
+``finetune(FinetuneConfig.load("run.toml"))`` are the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgedistill.errors import EdgedistillError
+
+
+class ConfigError(EdgedistillError):
+    """A config file or option that cannot be used."""
+
+
+@dataclass
+class DataSpec:
+    """Where a task's data is and how to read it.
+
+    ``dataset`` is a built-in collection under the data folder (``afrisenti``, ``masakhaner``,
+    ``sib200``, ``ud-pos``; give ``language``) or a format for your own files (``csv``, ``tsv``,
+    ``jsonl``, ``conll``, ``conllu``; give ``train``/``dev``/``test`` paths) or ``hf`` for a Hugging
+    Face dataset (``source`` is a ``save_to_disk`` folder or a hub id; ``train``/``dev``/``test``
+    are split names). Built-in paths may be overridden file by file.
+    """
+
+    dataset: str
+    language: str | None = None
+    kind: str | None = None  # sequence-classification / token-classification / embedding-similarity
+    train: str | None = None
+    dev: str | None = None
+    test: str | None = None
+    source: str | None = None  # hf only
+    hf_config: str | None = None
+    text_column: str = "text"
+    text_pair_column: str | None = None
+    label_column: str = "label"
+    tokens_column: str = "tokens"
+    tags_column: str = "tags"
+    tag_column: str = "upos"  # conllu only
+    labels_file: str | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.language}" if self.language else self.dataset
+
+
+@dataclass
+class FinetuneConfig:
+    """One fine-tuning run: model, data, optimisation, and where the model goes."""
+
+    data: DataSpec
+    output_dir: str
+    model: str = "e5-small"
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    max_length: int = 128
+    max_train_examples: int | None = None
+    max_dev_examples: int | None = None  # dev examples used to pick the best epoch (shuffled, seeded)
+    max_test_examples: int | None = None  # None: the whole test split
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    seed: int = 42
+    freeze_word_embeddings: bool = False
+    text_prefix: str | None = None  # None: the model's own "query: " prefix for sentence tasks, if any
+    select_best_on_dev: bool = True
+    checkpoint_dir: str | None = None  # None: <output_dir>.checkpoints
+    keep_checkpoints: bool = False
+    threads: int | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> FinetuneConfig:
+        values = dict(values)
+        if "data" not in values or not isinstance(values["data"], dict):
+            raise ConfigError("a fine-tuning config needs a [data] table with at least 'dataset'")
+        values["data"] = _build(DataSpec, values["data"], "[data]")
+        return _build(cls, values, "the config")
+
+    def save(self, path: str | Path) -> Path:
+        from edgedistill.atomic import atomic_write_text
+
+        path = Path(path)
+        text = to_toml(self.to_dict()) if path.suffix == ".toml" else json.dumps(self.to_dict(), indent=2)
+        atomic_write_text(path, text)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> FinetuneConfig:
+        return cls.from_dict(read_config_file(path))
+
+
+def _build(cls, values: dict, where: str):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in {where}; known keys are {', '.join(sorted(known))}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ConfigError(f"incomplete {where}: {exc}") from None
+
+
+def read_config_file(path: str | Path) -> dict:
+    """A JSON or TOML file as a dict, with one-sentence errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            return tomllib.loads(text)
+        return json.loads(text)
+    except ImportError:
+        raise ConfigError("reading TOML configs needs Python 3.11 or newer; use a .json config") from None
+    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+
+
+def to_toml(values: dict) -> str:
+    """A small TOML writer for flat dicts with one level of tables; None values are left out."""
+    lines, tables = [], []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif value is not None:
+            lines.append(f"{key} = {_toml_value(value)}")
+    for name, table in tables:
+        lines.append(f"\n[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None)
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise ConfigError(f"cannot write {type(value).__name__} values to TOML")
