@@ -158,13 +158,27 @@ def check_tokenizer_fits(model, tokenizer) -> None:
                              f"table only {rows:,} rows, so they do not belong together")
 
 
+def encode_whole(tokenizer, texts: list[str]) -> list:
+    """Encodings of whole ``texts``, without special tokens, padding or truncation."""
+    backend = tokenizer.backend_tokenizer
+    # A Hugging Face tokenizer leaves the truncation and padding of its last call set on the backend.
+    truncation, padding = backend.truncation, backend.padding
+    backend.no_truncation()
+    backend.no_padding()
+    try:
+        return backend.encode_batch(texts, add_special_tokens=False)
+    finally:
+        if truncation:
+            backend.enable_truncation(**truncation)
+        if padding:
+            backend.enable_padding(**padding)
+
+
 def count_token_ids(tokenizer, texts: list[str]) -> Counter:
     """How often each token id occurs when ``texts`` are tokenized (special tokens not added)."""
     counts: Counter = Counter()
-    for start in range(0, len(texts), 1000):
-        for encoding in tokenizer.backend_tokenizer.encode_batch(texts[start:start + 1000],
-                                                                 add_special_tokens=False):
-            counts.update(encoding.ids)
+    for encoding in encode_whole(tokenizer, texts):
+        counts.update(encoding.ids)
     return counts
 
 
@@ -369,8 +383,7 @@ def remap_config_token_ids(config, kept_ids: list[int]) -> None:
 def tokenization_fallback(old_tokenizer, new_tokenizer, texts: list[str]) -> dict[str, Any]:
     """How much of ``texts`` the trimmed tokenizer splits differently: into <unk> or shorter pieces."""
     def encode(tokenizer) -> list[list[str]]:
-        encodings = tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
-        return [encoding.tokens for encoding in encodings]
+        return [encoding.tokens for encoding in encode_whole(tokenizer, texts)]
 
     if not texts:
         return {"texts": 0}
