@@ -364,7 +364,7 @@ def _run_ort_quantizer(prepared: Path, dest: Path, scheme: _Scheme, keep: list[s
         quantize_dynamic(prepared, dest, op_types_to_quantize=DYNAMIC_OPS, per_channel=scheme.per_channel,
                          reduce_range=scheme.reduce_range, weight_type=QuantType.QInt8,
                          nodes_to_exclude=keep, use_external_data_format=external,
-                         extra_options={"MatMulConstBOnly": True})
+                         extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1})
         return
     from onnxruntime.quantization import CalibrationMethod
 
@@ -377,7 +377,7 @@ def _run_ort_quantizer(prepared: Path, dest: Path, scheme: _Scheme, keep: list[s
                     activation_type=activation, weight_type=QuantType.QInt8, nodes_to_exclude=keep,
                     use_external_data_format=external,
                     calibrate_method=methods[scheme.calibration_method],
-                    extra_options={"MatMulConstBOnly": True,
+                    extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1,  # 1 = FLOAT
                                    "ActivationSymmetric": scheme.symmetric_activations})
 
 
