@@ -97,6 +97,10 @@ class HiddenSizeReducer:
         old, new, heads = model.config.hidden_size, self.config.hidden_size, model.config.num_attention_heads
         if new > old:
             raise HiddenReduceError(f"hidden_size {new} is larger than the model's hidden size {old}")
+        position_type = getattr(model.config, "position_embedding_type", "absolute")
+        if position_type != "absolute":
+            raise HiddenReduceError(f"position_embedding_type {position_type!r} is not supported; only "
+                                    f"absolute position embeddings can be narrowed")
         if new % heads:
             raise HiddenReduceError(f"hidden_size {new} is not divisible by the model's {heads} attention "
                                     f"heads; try {new - new % heads} or {new - new % heads + heads}")

@@ -85,8 +85,12 @@ class StructuredPruner:
         self.config = config
 
     def prune(self, model, tokenizer, *, texts: list[str] | None = None,
-              batches: list[dict[str, Any]] | None = None) -> PruneResult:
-        """Prune ``model`` in place; importance comes from ``batches`` or from batches of ``texts``."""
+              batches: list[dict[str, Any]] | None = None, scores=None) -> PruneResult:
+        """Prune ``model`` in place; importance comes from ``batches`` or from batches of ``texts``.
+
+        ``scores`` (from ``compute_importance`` on this same model) skips the scoring, so that one
+        scoring pass can make several pruned variants.
+        """
         from edgedistill.accounting import count_parameters
         from edgedistill.compress.importance import compute_importance, text_batches
         from edgedistill.compress.models import check_supported
@@ -94,7 +98,7 @@ class StructuredPruner:
         check_supported(model)
         cfg = self.config
         heads_target, ffn_target = self.targets(model)
-        if batches is None:
+        if batches is None and scores is None:
             if not texts:
                 raise PruneError("pruning needs text (or batches) to score heads and neurons on")
             batches = text_batches(tokenizer, texts, batches=cfg.batches, batch_size=cfg.batch_size,
@@ -102,8 +106,11 @@ class StructuredPruner:
         before = count_parameters(model).as_dict()
         shape_before = model_shape(model)
         started = time.perf_counter()
-        scores = compute_importance(model, tokenizer, batches, cfg.objective,
-                                    mask_probability=cfg.mask_probability, seed=cfg.seed)
+        if scores is None:
+            scores = compute_importance(model, tokenizer, batches, cfg.objective,
+                                        mask_probability=cfg.mask_probability, seed=cfg.seed)
+        if [len(s) for s in scores.heads] != shape_before["heads"]:
+            raise PruneError("the importance scores were computed on a model of another shape")
         removed_heads = prune_heads(model, scores.heads, heads_target) if heads_target else {}
         if ffn_target is not None:
             prune_ffn(model, scores.ffn, ffn_target)

@@ -345,6 +345,10 @@ def gather_vocabulary_rows(model, kept_ids: list[int]) -> None:
     decoder = model.get_output_embeddings()
     old_pad = embeddings.padding_idx
     new_pad = kept_ids.index(old_pad) if old_pad is not None and old_pad in kept_ids else None
+    if model.config.model_type in ("roberta", "xlm-roberta") and new_pad != old_pad:
+        # RoBERTa-style position ids count up from the pad id: moving it would shift every position.
+        raise VocabTrimError(f"the pad token would move from id {old_pad} to {new_pad}, which changes "
+                             f"{model.config.model_type} position ids; keep every token below it")
     new_embeddings = nn.Embedding.from_pretrained(embeddings.weight.detach()[index].clone(), freeze=False,
                                                   padding_idx=new_pad)
     model.set_input_embeddings(new_embeddings)
