@@ -203,6 +203,8 @@ def _load_files(spec: DataSpec, splits: tuple[str, ...]) -> Task:
             continue
         read[split] = _read_file_split(spec, kind, split, location)
     labels, label_source = (), "the training split"
+    if spec.dataset == "conllu" and spec.tag_column == "upos":
+        labels, label_source = UPOS_TAGS, "the 17 Universal Dependencies UPOS tags"
     if spec.labels_file:
         labels, label_source = readers.read_labels_file(spec.labels_file), spec.labels_file
     return Task(spec.name, kind, labels, label_source, read)
