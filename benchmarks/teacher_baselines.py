@@ -18,6 +18,7 @@ import json
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.atomic import atomic_write_text
@@ -27,10 +28,32 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 COMMAND = ".venv/bin/python benchmarks/teacher_baselines.py"
 
+@dataclass(frozen=True)
+class Cell:
+    dataset: str
+    language: str
+    variant: str = ""  # an ablation: a name and the settings it changes
+    overrides: tuple[tuple[str, object], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.language}" + (f"-{self.variant}" if self.variant else "")
+
+    def output_dir(self, runs: Path) -> Path:
+        return runs / "ablations" / self.name if self.variant else runs / self.name
+
+    def config(self, runs: Path) -> FinetuneConfig:
+        settings = {**COMMON, **PER_DATASET[self.dataset], **dict(self.overrides)}
+        return FinetuneConfig(data=DataSpec(self.dataset, language=self.language),
+                              output_dir=str(self.output_dir(runs)), **settings)
+
+
 # In run order: the AfriSenti Hausa teacher first (other stages distil from it), SIB-200 English last.
-CELLS = [("afrisenti", lang) for lang in ("hau", "ibo", "kin", "swa", "yor")] + \
-        [("sib200", lang) for lang in ("hau", "ibo", "kin", "swh", "yor")] + \
-        [("masakhaner", lang) for lang in ("hau", "ibo", "kin", "swa", "yor")] + [("sib200", "eng")]
+CELLS = [Cell("afrisenti", lang) for lang in ("hau", "ibo", "kin", "swa", "yor")] + \
+        [Cell("sib200", lang) for lang in ("hau", "ibo", "kin", "swh", "yor")] + \
+        [Cell("masakhaner", lang) for lang in ("hau", "ibo", "kin", "swa", "yor")] + [Cell("sib200", "eng")]
+# Does freezing the word embeddings cost accuracy? The same cell with them trained.
+ABLATIONS = [Cell("afrisenti", "hau", "train-word-embeddings", (("freeze_word_embeddings", False),))]
 
 # Settings chosen to fit a shared 2-core CPU (see the table's notes); identical for every language.
 COMMON = dict(model="e5-small", learning_rate=5e-5, batch_size=16, eval_batch_size=64, max_length=128,
@@ -44,107 +67,123 @@ PER_DATASET = {
 METRIC_NAMES = {"macro_f1": "macro-F1", "entity_f1": "entity F1 (seqeval)", "accuracy": "accuracy"}
 
 
-def cell_name(dataset: str, language: str) -> str:
-    return f"{dataset}-{language}"
-
-
-def config_for(dataset: str, language: str, runs: Path) -> FinetuneConfig:
-    return FinetuneConfig(data=DataSpec(dataset, language=language),
-                          output_dir=str(runs / cell_name(dataset, language)),
-                          **COMMON, **PER_DATASET[dataset])
-
-
-def train_missing(cells: list[tuple[str, str]], runs: Path, progress: bool) -> None:
+def train_missing(cells: list[Cell], runs: Path, progress: bool) -> None:
     from edgedistill.tasks.finetune import RESULTS_FILE, finetune
 
-    for dataset, language in cells:
-        config = config_for(dataset, language, runs)
+    for cell in cells:
+        config = cell.config(runs)
         if (Path(config.output_dir) / RESULTS_FILE).is_file():
-            print(f"[{cell_name(dataset, language)}] done already, skipped", flush=True)
+            print(f"[{cell.name}] done already, skipped", flush=True)
             continue
-        print(f"[{cell_name(dataset, language)}] fine-tuning, {time.strftime('%H:%M:%S')}", flush=True)
+        print(f"[{cell.name}] fine-tuning, {time.strftime('%H:%M:%S')}", flush=True)
         try:
             results = finetune(config, progress=progress)
         except Exception:  # one failed cell must not stop the others; the table marks it missing
             traceback.print_exc()
             continue
         metric = results["task"]["primary_metric"]
-        print(f"[{cell_name(dataset, language)}] test {metric} {results['test'][metric]:.4f}, "
+        print(f"[{cell.name}] test {metric} {results['test'][metric]:.4f}, "
               f"wall {results['wall_seconds'] / 60:.1f} min", flush=True)
 
 
 def load_results(runs: Path) -> dict[str, dict]:
     found = {}
-    for dataset, language in CELLS:
-        path = runs / cell_name(dataset, language) / "results.json"
+    for cell in CELLS + ABLATIONS:
+        path = cell.output_dir(runs) / "results.json"
         if path.is_file():
-            found[cell_name(dataset, language)] = json.loads(path.read_text())
+            found[cell.name] = json.loads(path.read_text())
     return found
 
 
-def table_row(dataset: str, language: str, result: dict | None) -> str:
+HEADER = ("| dataset | language | teacher (test) | majority class | train examples used "
+          "| epochs (best on dev) | test examples | train min | wall min |")
+
+
+def table_row(cell: Cell, result: dict | None) -> str:
     if result is None:
-        return f"| {dataset} | {language} | missing | | | | | | |"
+        return f"| {cell.dataset} | {cell.language} | missing | | | | | | |"
     metric = result["task"]["primary_metric"]
-    test, baseline = result["test"][metric], result["majority_baseline"]["test"][metric]
+    test, baseline = result["test"][metric], result["majority_baseline"]["test"]
     data, training = result["data"], result["training"]
     best = training["best_epoch_on_dev"]
-    epochs = f"{training['epochs']:g}" + (f" (best: {best:g})" if best is not None else "")
+    epochs = f"{training['epochs']:g}" + (f" ({best:g})" if best is not None else "")
     minutes = f"{training['train_seconds'] / 60:.1f} | {result['wall_seconds'] / 60:.1f}"
-    return (f"| {dataset} | {language} | **{test:.3f}** | {baseline:.3f} "
-            f"({result['majority_baseline']['test']['label']}) | {data['train_used']:,} of "
-            f"{data['train']['examples']:,} | {epochs} | {data['test_used']:,} | {minutes} |")
+    return (f"| {cell.dataset} | {cell.language} | **{test:.3f}** | {baseline[metric]:.3f} "
+            f"({baseline['label']}) | {data['train_used']:,} of {data['train']['examples']:,} | {epochs} "
+            f"| {data['test_used']:,} | {minutes} |")
 
 
-def render_table(results: dict[str, dict]) -> str:
-    any_result = next(iter(results.values()), None)
-    lines = [f"<!-- generated by: {COMMAND} (--table-only rewrites it from runs/teachers/*/results.json) -->",
+def render_table(results: dict[str, dict], runs: Path) -> str:
+    lines = [f"<!-- generated by `{COMMAND}` from runs/teachers/*/results.json; regenerate, never edit -->",
              "", "# Teacher baselines: multilingual-e5-small, 4-bit weights dequantized, fine-tuned", "",
-             f"Regenerate: `{COMMAND}` (trains missing cells into runs/teachers/, then writes this file; "
-             f"`--table-only` only rewrites it).", ""]
+             f"Generated by: `{COMMAND}` (fine-tunes the cells that have no results yet into runs/teachers/, "
+             f"then writes this file and teacher_baselines.json; `--table-only` only rewrites them).", ""]
     for dataset in ("afrisenti", "masakhaner", "sib200"):
         metric = "entity_f1" if dataset == "masakhaner" else "macro_f1"
-        lines += [f"## {dataset} — test {METRIC_NAMES[metric]}", "",
-                  "| dataset | language | teacher | majority class | train examples used | epochs "
-                  "| test examples | train min | wall min |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        lines += [table_row(d, lang, results.get(cell_name(d, lang))) for d, lang in CELLS if d == dataset]
+        lines += [f"## {dataset}: test {METRIC_NAMES[metric]}", "", HEADER, "|---" * 9 + "|"]
+        lines += [table_row(c, results.get(c.name)) for c in CELLS if c.dataset == dataset]
         lines.append("")
-    lines += _settings_notes(any_result, results)
+    lines += _ablation_section(results) + _settings_notes(results)
     return "\n".join(lines) + "\n"
 
 
-def _settings_notes(example: dict | None, results: dict[str, dict]) -> list[str]:
-    missing = [cell_name(d, lang) for d, lang in CELLS if cell_name(d, lang) not in results]
-    env = example["environment"] if example else {}
+def _ablation_section(results: dict[str, dict]) -> list[str]:
+    lines = ["## Ablation: freezing the word embeddings", "",
+             "| cell | word embeddings | test macro-F1 | trainable parameters | s/step | train min |",
+             "|---|---|---|---|---|---|"]
+    for cell in ABLATIONS:
+        base = Cell(cell.dataset, cell.language)
+        for label, result in (("frozen (the table above)", results.get(base.name)),
+                              ("trained", results.get(cell.name))):
+            if result is None:
+                lines.append(f"| {base.name} | {label} | missing | | | |")
+                continue
+            metric, training = result["task"]["primary_metric"], result["training"]
+            trainable = result["model"]["trainable_parameters"]
+            lines.append(f"| {base.name} | {label} | {result['test'][metric]:.3f} | {trainable:,} | "
+                         f"{training['seconds_per_step']:.2f} | {training['train_seconds'] / 60:.1f} |")
+    return lines + [""]
+
+
+def _settings_notes(results: dict[str, dict]) -> list[str]:
+    missing = [c.name for c in CELLS + ABLATIONS if c.name not in results]
+    env = next(iter(results.values()))["environment"] if results else {}
     return [
         "## Settings (the same for every language)", "",
-        f"- Common: {json.dumps(COMMON)}", f"- Per dataset: {json.dumps(PER_DATASET)}",
-        "- Training examples are a seeded shuffle of the training split, capped as above; dev is a seeded "
-        "sample of 300 used to pick the best epoch; test is always the whole test split.",
+        f"- Common: `{json.dumps(COMMON)}`", f"- Per dataset: `{json.dumps(PER_DATASET)}`",
+        "- Training examples are a seeded shuffle of the training split (the AfriSenti files are sorted by "
+        "label), capped as above; dev is a seeded sample of 300 that picks the best epoch; test is always "
+        "the whole test split.",
         "- Word embeddings frozen (96M of the 118M parameters); everything else, including the randomly "
-        "initialised pooler and classifier, is trained. Sentence tasks get the \"query: \" prefix "
-        "(multilingual-e5's own convention for classification); NER words get no prefix.",
-        "- The majority-class baseline predicts the most frequent training label (for NER: \"O\" "
-        "everywhere, entity F1 0).",
-        f"- Machine: {env.get('cpu', '?')}, {env.get('torch_threads', '?')} torch threads, "
-        f"{env.get('device', '?')}, torch {env.get('torch', '?')}, transformers "
-        f"{env.get('transformers', '?')}. The 2 cores were shared with other engineers' jobs, so times are "
-        "upper bounds and vary between cells.",
+        "initialised pooler and classifier (Hugging Face BertFor*Classification heads), is trained. "
+        "Sentence tasks get the \"query: \" prefix (multilingual-e5's convention for classification); "
+        "NER words get no prefix.",
+        "- Majority class: the most frequent training label predicted everywhere (for NER \"O\", so "
+        "entity F1 0).",
+        f"- Machine: {env.get('cpu', '?')} with 2 cores, CPU only, {env.get('torch_threads', '?')} torch "
+        f"thread, torch {env.get('torch', '?')}, transformers {env.get('transformers', '?')}. The cores "
+        "were shared with other engineers' jobs throughout; with 2 threads under that load a step was "
+        "5-10x slower than with 1 (OpenMP threads waiting on each other), hence threads=1. Times are "
+        "what this machine gave and vary with its load.",
         "- Missing cells: " + (", ".join(missing) if missing else "none"), "",
     ]
 
 
-def summary_json(results: dict[str, dict]) -> str:
+def summary_json(results: dict[str, dict], runs: Path) -> str:
+    cells = {c.name: c for c in CELLS + ABLATIONS}
     rows = {name: {"metric": r["task"]["primary_metric"], "test": r["test"][r["task"]["primary_metric"]],
                    "majority_baseline": r["majority_baseline"]["test"][r["task"]["primary_metric"]],
                    "test_all_metrics": {k: v for k, v in r["test"].items() if isinstance(v, float)},
                    "train_used": r["data"]["train_used"], "epochs": r["training"]["epochs"],
                    "train_seconds": r["training"]["train_seconds"], "wall_seconds": r["wall_seconds"],
-                   "model_dir": f"runs/teachers/{name}", "config": r["config"]}
+                   "model_dir": _relative(cells[name].output_dir(runs)), "config": r["config"]}
             for name, r in results.items()}
     return json.dumps({"generated_by": COMMAND, "teacher": "multilingual-e5-small, 4-bit weights dequantized",
                        "cells": rows}, indent=2) + "\n"
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,13 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table-only", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    runs = args.runs.resolve()
     if not args.table_only:
-        cells = [c for c in CELLS if not args.only or cell_name(*c) in args.only]
-        train_missing(cells, args.runs, progress=not args.no_progress)
-    results = load_results(args.runs)
-    atomic_write_text(RESULTS / "teacher_baselines.md", render_table(results))
-    atomic_write_text(RESULTS / "teacher_baselines.json", summary_json(results))
-    print(f"wrote {RESULTS / 'teacher_baselines.md'} ({len(results)} of {len(CELLS)} cells)")
+        cells = [c for c in CELLS + ABLATIONS if not args.only or c.name in args.only]
+        train_missing(cells, runs, progress=not args.no_progress)
+    results = load_results(runs)
+    atomic_write_text(RESULTS / "teacher_baselines.md", render_table(results, runs))
+    atomic_write_text(RESULTS / "teacher_baselines.json", summary_json(results, runs))
+    print(f"wrote {RESULTS / 'teacher_baselines.md'} ({len(results)} of {len(CELLS) + len(ABLATIONS)} cells)")
     return 0
 
 
