@@ -41,13 +41,21 @@ class FinetuneError(EdgedistillError):
 
 def finetune(config: FinetuneConfig, *, overwrite: bool = False, progress: bool = True) -> dict:
     """Fine-tune ``config.model`` on ``config.data``; return (and write) the results."""
-    started = time.time()
     output_dir = Path(config.output_dir)
     if output_dir.exists() and not overwrite:
         raise FinetuneError(f"output directory {output_dir} already exists; pass overwrite "
                             f"(--overwrite) to replace it")
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    threads = torch.get_num_threads()
+    try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        return _finetune(config, output_dir, overwrite, progress)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progress: bool) -> dict:
+    started = time.time()
     task = load_task(config.data)
     _check_task(task, config)
     transformers.set_seed(config.seed)

@@ -195,8 +195,9 @@ def _load_hf_split(source: str, split: str, config_name: str | None):
         raise
     except Exception as exc:  # datasets raises many types for a missing or unreachable dataset
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "" if path.exists() else " (a hub id needs internet; offline, give a save_to_disk folder)"
         raise DatasetLoadError(f"could not load Hugging Face dataset {source!r} (split {split!r}): "
-                               f"{first_line}") from None
+                               f"{first_line}{hint}") from None
 
 
 def _class_label_names(feature) -> list[str] | None:
