@@ -14,6 +14,7 @@ characters, emoji and lone surrogates (replaced by U+FFFD before tokenization) i
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -281,6 +282,13 @@ class Predictor:
     @staticmethod
     def _entity(text: str, span: list) -> Entity:
         kind, start, end, scores = span
+        # SentencePiece offsets include the space its "▁" stands for; an entity does not.
+        while start < end and text[start].isspace():
+            start += 1
+        # The normaliser composes a letter with a following combining accent (Yoruba "ò"
+        # written as "o" + U+0300), and the offsets then stop before the accent: take it back.
+        while end < len(text) and unicodedata.combining(text[end]):
+            end += 1
         return Entity(kind, text[start:end], start, end, float(np.mean(scores)))
 
 

@@ -272,3 +272,20 @@ def test_random_unicode_never_crashes_the_runtime(bundles):
             assert all(clean[e.start : e.end] == e.text for e in entities)
 
     check()
+
+
+def test_entity_spans_drop_the_metaspace_and_keep_combining_accents():
+    text = "Ọba o\u0300 lọ sí Kano"  # "ò" written as "o" + U+0300
+    start = text.index("Kano") - 1  # SentencePiece offsets include the space before a word
+    entity = Predictor._entity(text, ["LOC", start, len(text), [0.9]])
+    assert (entity.text, entity.start) == ("Kano", text.index("Kano"))
+    o = text.index("o\u0300")
+    accented = Predictor._entity(text, ["PER", o - 1, o + 1, [0.5, 0.7]])
+    assert accented.text == "o\u0300" and accented.score == pytest.approx(0.6)
+
+
+def test_tag_entities_never_start_or_end_with_space(bundles, fixture_texts):
+    folder, _, _ = bundles["token-classification"]
+    for entities in Predictor(folder).tag(fixture_texts[:30]):
+        for entity in entities:
+            assert entity.text == entity.text.strip() or not entity.text.strip()
