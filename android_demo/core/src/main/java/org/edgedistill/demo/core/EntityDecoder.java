@@ -97,8 +97,18 @@ public final class EntityDecoder {
             this.scoreSum = first.score;
         }
 
+        /** As the Python runtime: drop the space a "▁" stands for, keep trailing combining marks. */
         Entity toEntity(String text) {
-            return Entity.over(text, kind, start, end, scoreSum / words);
+            int[] codePoints = text.codePoints().toArray();
+            int first = start;
+            int last = end;
+            while (first < last && first < codePoints.length && TokenAlignment.isSpace(codePoints[first])) {
+                first++;
+            }
+            while (last < codePoints.length && Character.getType(codePoints[last]) == Character.NON_SPACING_MARK) {
+                last++;
+            }
+            return Entity.over(text, kind, first, last, scoreSum / words);
         }
     }
 }

@@ -18,11 +18,11 @@ import java.util.List;
  *       next character.
  * </ul>
  *
- * <p>Known difference: where the normaliser composes a letter with a following combining mark
- * (decomposed Yoruba such as "o" + U+0300), tokenizers aligns the composed letter to the base
- * character only, so a token's span there ends before the mark. Here spans run up to the next
- * token, so they keep the mark; an entity's end can then lie after the Python runtime's, by
- * combining marks only.
+ * <p>Where the normaliser composes a letter with a following combining mark (decomposed Yoruba
+ * such as "o" + U+0300), tokenizers aligns the composed letter to the base character only, so its
+ * token spans end before the mark; here spans run up to the next token and keep it. Entities agree
+ * either way: both the Python runtime and {@link EntityDecoder} extend an entity over trailing
+ * combining marks and drop the leading space a "▁" stands for.
  */
 public final class TokenAlignment {
     private TokenAlignment() {
