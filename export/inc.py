@@ -58,16 +58,13 @@ def quantize_with_neural_compressor(model, task: str, input_names: list[str], ca
 def _pt2e_static(model, task: str, input_names: list[str], calibration: list[dict],
                  scheme: NeuralCompressorScheme):
     import torch
-    from neural_compressor.torch.export import export
     from neural_compressor.torch.quantization import StaticQuantConfig, convert, prepare
 
     from edgedistill.export.torch_model import TaskModule
 
     wrapped = TaskModule.wrap(model, task, input_names)
     example = tuple(torch.from_numpy(calibration[0][n]) for n in input_names)
-    captured = export(wrapped, example, dynamic_shapes=_dynamic_shapes(input_names, model))
-    if captured is None:
-        raise ExportError("torch.export could not capture this model for Neural Compressor")
+    captured = _capture(wrapped, example, _dynamic_shapes(input_names, model))
     config = StaticQuantConfig(w_granularity="per_channel" if scheme.per_channel else "per_tensor")
     prepared = prepare(captured, config)
     seen = 0
@@ -78,6 +75,21 @@ def _pt2e_static(model, task: str, input_names: list[str], calibration: list[dic
             if seen >= scheme.calibration_size:
                 break
     return convert(prepared)
+
+
+def _capture(module, example: tuple, dynamic_shapes):
+    """What ``neural_compressor.torch.export.export`` does, minus its first, strict attempt (which fails
+    on Hugging Face encoders and doubles the time): a non-strict ``torch.export`` graph module."""
+    import torch
+
+    try:
+        program = torch.export.export(module, example, dynamic_shapes=dynamic_shapes, strict=False)
+    except Exception as exc:  # torch.export raises many kinds of errors
+        raise ExportError(f"torch.export could not capture this model for Neural Compressor: "
+                          f"{str(exc).strip().splitlines()[0][:200]}") from None
+    captured = program.module()
+    captured._exported, captured.dynamic_shapes = True, dynamic_shapes
+    return captured
 
 
 def _dynamic_shapes(input_names: list[str], model) -> tuple:
