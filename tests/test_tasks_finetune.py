@@ -137,3 +137,17 @@ def test_check_data_cli(data_dir):
     summary = json.loads(result.output)
     assert summary["splits"]["train"]["examples"] == 701 and len(summary["labels"]) == 7
     assert summary["splits"]["test"]["majority_baseline"]["label"] == "science/technology"
+
+
+def test_rerun_resumes_from_checkpoints_of_the_same_run_only(tiny_encoder, tmp_path):
+    from dataclasses import replace
+
+    from edgedistill.tasks.finetune import FinetuneError, finetune
+
+    config = replace(sentiment_config(tiny_encoder, tmp_path / "run"), keep_checkpoints=True)
+    first = finetune(config, progress=False)
+    assert any(Path(f"{config.output_dir}.checkpoints").glob("checkpoint-*"))
+    again = finetune(config, overwrite=True, progress=False)
+    assert again["training"]["resumed_from_checkpoint"] and again["test"] == first["test"]
+    with pytest.raises(FinetuneError, match="holds a different run"):
+        finetune(replace(config, learning_rate=5e-4), overwrite=True, progress=False)

@@ -66,7 +66,7 @@ def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progres
     dev = _split_examples(task, "dev", config.max_dev_examples, config.seed)
     test = _split_examples(task, "test", config.max_test_examples, config.seed)
     trainer = _build_trainer(config, task, teacher, prefix, train, dev, progress)
-    train_seconds = _train(trainer, config)
+    train_seconds, resumed = _train(trainer, config)
     scored = {"dev": dev, "test": test}
     scores = {split: score_split(trainer.model, teacher.tokenizer, task, split, max_length=config.max_length,
                                  prefix=prefix, batch_size=config.eval_batch_size, progress=progress,
@@ -77,6 +77,7 @@ def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progres
     used = {"train_used": len(train), "dev_used": len(dev), "test_used": len(test)}
     results = _results(config, task, teacher, prefix, used, trainer, scores, baseline, frozen,
                        train_seconds, time.time() - started)
+    results["training"]["resumed_from_checkpoint"] = resumed  # if so, times cover the last part only
     _write_model(output_dir, trainer.model, teacher, task, config, prefix, results, overwrite)
     if not config.keep_checkpoints:
         shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
@@ -180,8 +181,8 @@ class _TaskTrainer(Trainer):
         return metrics
 
 
-def _train(trainer: Trainer, config: FinetuneConfig) -> float:
-    """Train, resuming from the last checkpoint of the same run; return seconds spent training."""
+def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
+    """Train, resuming from the last checkpoint of the same run; return (seconds, resumed)."""
     folder = checkpoint_dir(config)
     run_config = json.dumps(config.to_dict(), sort_keys=True)
     saved = folder / RUN_CONFIG_FILE
@@ -195,7 +196,7 @@ def _train(trainer: Trainer, config: FinetuneConfig) -> float:
     saved.write_text(run_config)
     started = time.time()
     trainer.train(resume_from_checkpoint=True if resume else None)
-    return time.time() - started
+    return time.time() - started, resume
 
 
 def _results(config: FinetuneConfig, task: Task, teacher, prefix: str, used: dict,
