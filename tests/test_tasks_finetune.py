@@ -151,3 +151,21 @@ def test_rerun_resumes_from_checkpoints_of_the_same_run_only(tiny_encoder, tmp_p
     assert again["training"]["resumed_from_checkpoint"] and again["test"] == first["test"]
     with pytest.raises(FinetuneError, match="holds a different run"):
         finetune(replace(config, learning_rate=5e-4), overwrite=True, progress=False)
+
+
+def test_evaluate_embedding_similarity_on_any_encoder(tiny_encoder, data_dir, tmp_path):
+    from edgedistill.tasks.readers import read_sib200
+
+    sentences = read_sib200(data_dir / "sib200" / "swh_Latn" / "dev.tsv")[:12]
+    pairs = [{"a": x.text, "b": y.text, "score": float(x.label == y.label)}
+             for x, y in zip(sentences, sentences[1:] + sentences[:1], strict=True)]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs), encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "evaluate", str(tiny_encoder), "--kind", "embedding-similarity", "--data", "jsonl",
+        "--test", str(path), "--text-column", "a", "--text-pair-column", "b", "--label-column", "score",
+        "--no-progress", "--json", "--out", str(tmp_path / "similarity.json")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["metrics"]["pairs"] == 12 and -1.0 <= report["metrics"]["spearman"] <= 1.0
+    assert report["majority_baseline"] is None
