@@ -27,7 +27,7 @@ prune_configs = st.builds(
     PruneConfig,
     heads_per_layer=st.none() | st.integers(1, 16)
     | st.lists(st.integers(1, 16), min_size=1, max_size=4).map(tuple),
-    ffn_size=st.integers(1, 4096), objective=st.sampled_from(["auto", "mlm", "task", "representation"]),
+    ffn_size=st.integers(1, 4096), objective=st.sampled_from(["auto", "mlm", "task", "output"]),
     batches=st.integers(1, 64), mask_probability=st.floats(0.01, 0.99), seed=st.integers(0, 2**31))
 hidden_configs = st.builds(HiddenReduceConfig, hidden_size=st.integers(1, 1024),
                            method=st.sampled_from(["truncate", "svd"]))

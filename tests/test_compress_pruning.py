@@ -101,7 +101,7 @@ def test_pruned_directory_reloads_with_the_same_outputs(family, head, texts, tmp
     config = PruneConfig(heads_per_layer=(3, 2), ffn_size=48, batches=2, batch_size=4)
     report = StructuredPruner(config).prune_directory(source, tmp_path / "pruned", texts)
     assert report.parameters_after["non_embedding"] < report.parameters_before["non_embedding"]
-    assert report.details["objective"] == ("mlm" if head == "mlm" else "representation")
+    assert report.details["objective"] == ("mlm" if head == "mlm" else "output")
     assert (tmp_path / "pruned" / "compression-report.json").is_file()
 
     # A second pruning of the pruned model: head numbers stay those of the original model.

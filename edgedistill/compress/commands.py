@@ -149,9 +149,10 @@ def _heads_option(value: str | None):
 @click.option("--heads", help="Attention heads to keep per layer: one number, or one per layer (6,6,4,...).")
 @click.option("--ffn", "ffn_size", type=click.IntRange(min=1),
               help="FFN neurons to keep in every layer (e.g. 2048 of 3072).")
-@click.option("--objective", type=click.Choice(("auto", "mlm", "representation")),
-              help="Loss whose gradients score heads and neurons: mlm (masked-LM models), representation "
-                   "(label-free, any model) or auto (mlm when the model has an MLM head). Default auto.")
+@click.option("--objective", type=click.Choice(("auto", "mlm", "output")),
+              help="Loss whose gradients score heads and neurons: mlm (masked-LM models), output "
+                   "(label-free, any model: how strongly the final hidden states react to each unit) or "
+                   "auto (mlm when the model has an MLM head, else output). Default auto.")
 @click.option("--batches", type=click.IntRange(min=1), help="Batches to score on (default 32).")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Texts per batch (default 8).")
 @click.option("--max-length", type=click.IntRange(min=8), help="Tokens per text at most (default 128).")

@@ -18,7 +18,7 @@ from edgedistill.compress.config import CompressionConfig, ConfigError
 from edgedistill.compress.report import CompressionReport
 from edgedistill.errors import EdgedistillError
 
-OBJECTIVES = ("auto", "mlm", "task", "representation")
+OBJECTIVES = ("auto", "mlm", "task", "output")
 
 
 class PruneError(EdgedistillError):
@@ -33,10 +33,10 @@ class PruneConfig(CompressionConfig):
         layer; None keeps every head.
     ffn_size: FFN neurons to keep in every layer (e.g. 3072 -> 2048); None keeps them all.
     objective: the loss whose gradients score the units: "mlm", "task" (batches with labels),
-        "representation" (label-free, any model) or "auto" (mlm for a masked-LM model, task when the
-        batches carry labels, else representation).
+        "output" (label-free, any model: sensitivity of the final hidden states) or "auto" (mlm for a
+        masked-LM model, task when the batches carry labels, else output).
     batches, batch_size, max_length: how much text the scores are computed on.
-    mask_probability: share of tokens masked for the mlm and representation objectives.
+    mask_probability: share of tokens masked for the mlm objective.
     seed: for shuffling the text and choosing masked tokens.
     """
 
