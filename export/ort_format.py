@@ -40,3 +40,19 @@ def convert_to_ort(onnx_path: str | Path, ort_path: str | Path, *, level: str = 
         raise ExportError(f"ONNX Runtime could not convert {Path(onnx_path).name} to ORT format: "
                           f"{str(exc).strip().splitlines()[0][:300]}") from None
     return Path(ort_path)
+
+
+ORT_TOLERANCE = 1e-3  # fused kernels chosen at conversion round differently from the unfused graph
+
+
+def validate_ort(onnx_path: str | Path, ort_path: str | Path, batches: list[dict], *,
+                 custom_ops: bool = False, tolerance: float = ORT_TOLERANCE):
+    """Run the ORT-format file and its ONNX source on the same batches; every output must match."""
+    from edgedistill.export.validate import onnx_session, run_session, validate_outputs
+
+    source = onnx_session(onnx_path, custom_ops=custom_ops)
+    converted = onnx_session(ort_path, custom_ops=custom_ops)
+    names = [o.name for o in source.get_outputs()]
+    return validate_outputs(lambda feeds: run_session(source, feeds),
+                            lambda feeds: run_session(converted, feeds), batches,
+                            tolerances=dict.fromkeys(names, tolerance), artifact=Path(ort_path).name)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from edgedistill.export.bundle_writer import VARIANT_FILES, bundle_directory, finish_bundle
 from edgedistill.export.errors import ExportError
 from edgedistill.runtime.bundle import Manifest, load_manifest
@@ -185,29 +187,43 @@ def build_variants(directory: Path, variants: list[str], *, max_length: int, pre
 
     Returns the manifest's ``variants`` (key -> file name) and the checks made on them.
     """
-    from edgedistill.export.ort_format import convert_to_ort
+    from edgedistill.export.ort_format import convert_to_ort, validate_ort
 
     say = log or (lambda _: None)
     names, checks = {}, {}
     if "ort" in variants:
         say("converting to ORT format")
         names["ort"] = convert_to_ort(directory / "model.onnx", directory / VARIANT_FILES["ort"]).name
+        checks["ort_validation"] = validate_ort(directory / "model.onnx", directory / names["ort"],
+                                                _token_batches(directory, max_length, prefix)).as_dict()
     wanted = [key for key in ("string_input", "string_input_ort") if key in variants]
     if wanted:
         say("building the string-input model (tokenizer in the graph)")
-        check = _string_variants(directory, wanted, max_length, prefix, min_id_agreement)
+        check, ort_check = _string_variants(directory, wanted, max_length, prefix, min_id_agreement)
         checks["tokenizer_graph"] = check.as_dict()
+        if ort_check is not None:
+            checks["string_input_ort_validation"] = ort_check.as_dict()
         names.update({key: VARIANT_FILES[key] for key in wanted})
     if "torchscript" in variants and (directory / VARIANT_FILES["torchscript"]).is_file():
         names["torchscript"] = VARIANT_FILES["torchscript"]
     return names, checks
 
 
+def _token_batches(directory: Path, max_length: int, prefix: str) -> list[dict]:
+    """Real sentences encoded with the bundle's tokenizer.json: a padded batch and one sentence."""
+    from edgedistill.export.encoding import file_encoder
+    from edgedistill.export.validate import default_validation_texts, encode_batches, onnx_session
+
+    inputs = [i.name for i in onnx_session(directory / "model.onnx").get_inputs()]
+    encode = file_encoder(directory / "tokenizer.json", inputs, max_length=max_length, prefix=prefix)
+    return encode_batches(encode, default_validation_texts())
+
+
 def _string_variants(directory: Path, wanted: list[str], max_length: int, prefix: str,
                      min_id_agreement: float):
-    from edgedistill.export.ort_format import convert_to_ort
-    from edgedistill.export.tokenizer_graph import check_tokenizer_graph, string_input_model
-    from edgedistill.export.validate import default_validation_texts
+    from edgedistill.export.ort_format import convert_to_ort, validate_ort
+    from edgedistill.export.tokenizer_graph import TEXT_INPUT, check_tokenizer_graph, string_input_model
+    from edgedistill.export.validate import default_validation_texts, onnx_session
 
     model, tokenizer = directory / "model.onnx", directory / "tokenizer.json"
     with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
@@ -217,9 +233,16 @@ def _string_variants(directory: Path, wanted: list[str], max_length: int, prefix
                                       max_length=max_length, prefix=prefix, min_agreement=min_id_agreement)
         if "string_input" in wanted:
             shutil.copy(strings, directory / VARIANT_FILES["string_input"])
+        ort_check = None
         if "string_input_ort" in wanted:
-            convert_to_ort(strings, directory / VARIANT_FILES["string_input_ort"], custom_ops=True)
-    return check
+            converted = convert_to_ort(strings, directory / VARIANT_FILES["string_input_ort"],
+                                       custom_ops=True)
+            texts = default_validation_texts()
+            single = onnx_session(strings, custom_ops=True).get_inputs()[0].shape[0] == 1
+            groups = [[t] for t in texts[:4]] if single else [texts, texts[:1]]
+            batches = [{TEXT_INPUT: np.array(group, dtype=object)} for group in groups]
+            ort_check = validate_ort(strings, converted, batches, custom_ops=True)
+    return check, ort_check
 
 
 # ------------------------------------------------------------------ quantize

@@ -52,6 +52,8 @@ def test_export_writes_a_checked_android_bundle(android_bundle):
     assert manifest.architecture["layers"] == 2 and manifest.parameters["total"] > 0
     assert manifest.metrics["onnx_validation"]["max_abs_diff"]["logits"] < 1e-4
     assert manifest.metrics["tokenizer_graph"]["id_agreement"] >= 0.99
+    assert manifest.metrics["ort_validation"]["max_abs_diff"]["logits"] < 1e-3  # model.ort vs model.onnx
+    assert manifest.metrics["string_input_ort_validation"]["max_abs_diff"]["logits"] < 1e-3
     assert {"onnxruntime", "torch", "onnx"} <= set(manifest.packages)
     assert manifest.source["task"]["data"] == {"dataset": "afrisenti", "language": "hau"}
     assert manifest.quantization is None
