@@ -136,6 +136,22 @@ def test_overrides_address_keys_by_dotted_path():
         apply_overrides(config, ["training.epoch=1"])
 
 
+def test_ablation_variants_keep_some_terms_and_rescale_their_weights(tmp_path):
+    from edgedistill.distill.ablation import DEFAULT_VARIANTS, parse_variants, variant_config
+
+    comet = load_recipe("comet")
+    assert parse_variants([]) == DEFAULT_VARIANTS
+    kd = variant_config(comet, "kd", ("kl",), tmp_path)
+    assert [(t.type, t.weight, t.temperature) for t in kd.losses] == [("kl", 1.0, 2.0)]
+    assert kd.output_dir == str(tmp_path / "kd") and kd.name == "comet-kd"
+    both = variant_config(comet, "both", ("kl", "attention"), tmp_path)
+    assert [(t.type, t.weight) for t in both.losses] == [("kl", 0.5), ("attention", 0.5)]
+    with pytest.raises(DistillConfigError, match="keeps none of the recipe's loss terms"):
+        variant_config(comet, "x", ("hidden",), tmp_path)
+    with pytest.raises(DistillConfigError, match="NAME=TYPE"):
+        parse_variants(["kd"])
+
+
 def test_toml_writer_handles_nesting_quoting_and_leaves_out_none():
     import tomllib
 

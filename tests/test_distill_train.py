@@ -193,3 +193,21 @@ def test_two_processes_under_torchrun_end_with_identical_weights(teachers, tmp_p
     assert ranks[0]["digest"] == ranks[1]["digest"]
     assert ranks[0]["wrote_output"] and not ranks[1]["wrote_output"]
     assert (tmp_path / "student" / "results.json").is_file()
+
+
+def test_ablation_tabulates_variants_beside_the_teacher_and_reuses_finished_ones(teachers, tmp_path):
+    from edgedistill.distill.ablation import run_ablation
+
+    config = task_config(teachers["sequence-classification"], tmp_path / "unused", max_steps=1)
+    variants = {"both": ("kl", "attention")}
+    out, runs, command = tmp_path / "table.md", tmp_path / "runs", "edgedistill distill-ablation x"
+    table = run_ablation(config, variants, runs, out, command=command, progress=False)
+    lines = table.splitlines()
+    assert lines[0] == "<!-- regenerate: edgedistill distill-ablation x -->"
+    assert any(line.startswith("| teacher: ") for line in lines)
+    assert any("student `both` | kl (0.5, T=2), attention (0.5)" in line for line in lines)
+    assert any(line.startswith("| majority class") for line in lines)
+    assert out.read_text() == table
+    finished = (runs / "both" / "results.json").stat().st_mtime_ns
+    again = run_ablation(config, variants, runs, out, command=command, progress=False)
+    assert again == table and (runs / "both" / "results.json").stat().st_mtime_ns == finished

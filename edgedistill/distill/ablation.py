@@ -55,9 +55,12 @@ def run_ablation(config: DistillConfig, variants: dict[str, tuple[str, ...]], ru
     """Train (or reuse) each variant, score the teacher, write the table to ``out``; return it."""
     if config.data.task is None:
         raise DistillConfigError("an ablation scores students on a task: the recipe needs [data.task]")
-    rows = {}
-    for name, types in variants.items():
-        rows[name] = _variant_results(variant_config(config, name, types, runs), progress)
+    # The variant with the most terms runs first, so that its teacher pass fills the cache the
+    # others read; the table keeps the order given.
+    results = {}
+    for name in sorted(variants, key=lambda n: -len(variants[n])):
+        results[name] = _variant_results(variant_config(config, name, variants[name], runs), progress)
+    rows = {name: results[name] for name in variants}
     teacher = teacher_scores(config, runs, progress)
     table = format_table(config, rows, teacher, variants, command)
     atomic_write_text(out, table)

@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import transformers
@@ -41,6 +42,9 @@ from edgedistill.distill.students import build_student, head_of
 from edgedistill.distill.teacher_cache import TeacherCache, items_for
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
+
+if TYPE_CHECKING:
+    from edgedistill.teachers import Teacher
 
 CONFIG_FILE = "distill-config.toml"
 RESULTS_FILE = "results.json"
@@ -115,7 +119,7 @@ def wants_attention_maps(config: DistillConfig) -> bool:
     return any(isinstance(term, AttentionTerm) for term in config.losses)
 
 
-def load_run_teacher(spec: TeacherConfig, *, eager_attention: bool = False):
+def load_run_teacher(spec: TeacherConfig, *, eager_attention: bool = False) -> Teacher:
     """The teacher as the run holds it: loaded with its head, frozen, in eval mode.
 
     Attention maps come only from the eager attention implementation (SDPA does not return them),

@@ -20,16 +20,20 @@ from __future__ import annotations
 
 import copy
 import re
+from typing import TYPE_CHECKING
 
 import torch
 
 from edgedistill.distill.config import DistillConfigError, StudentConfig
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 LAYER_KEY = re.compile(r"(^|\.)encoder\.layer\.(\d+)\.")
 SUPPORTED_MODEL_TYPES = ("bert", "roberta", "xlm-roberta")
 
 
-def build_student(teacher_model, config: StudentConfig):
+def build_student(teacher_model: PreTrainedModel, config: StudentConfig) -> PreTrainedModel:
     """The student ``config`` describes, made from ``teacher_model`` (which is left unchanged)."""
     _check_family(teacher_model)
     if config.init == "teacher-layers":
@@ -79,7 +83,7 @@ def choose_teacher_layers(layers: str | list[int], num_layers: int | None, teach
     return chosen
 
 
-def student_from_teacher_layers(teacher_model, kept: list[int]):
+def student_from_teacher_layers(teacher_model: PreTrainedModel, kept: list[int]) -> PreTrainedModel:
     """A copy of the teacher with only the layers ``kept`` (0-based, in order), weights included."""
     config = copy.deepcopy(teacher_model.config)
     config.num_hidden_layers = len(kept)
@@ -109,9 +113,9 @@ def _same_class(teacher_model, config):
 
 # ---------------------------------------------------------------- (b) a fresh shape
 
-def fresh_student(teacher_model, *, num_layers: int | None = None, hidden_size: int | None = None,
-                  num_heads: int | None = None, intermediate_size: int | None = None,
-                  embeddings: str = "random"):
+def fresh_student(teacher_model: PreTrainedModel, *, num_layers: int | None = None,
+                  hidden_size: int | None = None, num_heads: int | None = None,
+                  intermediate_size: int | None = None, embeddings: str = "random") -> PreTrainedModel:
     """A randomly initialised model of the teacher's family and head with a new shape."""
     teacher_config = teacher_model.config
     hidden_size = hidden_size or teacher_config.hidden_size
@@ -135,7 +139,7 @@ def fresh_student(teacher_model, *, num_layers: int | None = None, hidden_size: 
 EMBEDDING_TABLES = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 
 
-def copy_embeddings(teacher_model, student) -> None:
+def copy_embeddings(teacher_model: PreTrainedModel, student: PreTrainedModel) -> None:
     """Copy the embedding tables and their LayerNorm (needs the same width), and an MLM head if any."""
     teacher_width, student_width = teacher_model.config.hidden_size, student.config.hidden_size
     if teacher_width != student_width:
@@ -171,7 +175,7 @@ def embedding_projection(word_embeddings: torch.Tensor, width: int) -> torch.Ten
     return eigenvectors[:, order].to(word_embeddings.dtype)
 
 
-def project_embeddings(teacher_model, student) -> None:
+def project_embeddings(teacher_model: PreTrainedModel, student: PreTrainedModel) -> None:
     """Fill the student's embedding tables with the teacher's, projected to the student's width.
 
     One projection (the word table's top principal directions) serves the word, position and
@@ -193,7 +197,7 @@ def project_embeddings(teacher_model, student) -> None:
 
 # ---------------------------------------------------------------- (c) a narrower copy, and as-is
 
-def reduced_student(teacher_model, hidden_size: int, method: str):
+def reduced_student(teacher_model: PreTrainedModel, hidden_size: int, method: str) -> PreTrainedModel:
     """The teacher with its hidden size cut to ``hidden_size`` by ``method`` (svd or truncate).
 
     The cutting itself is edgedistill.compress's hidden-size reduction, applied to a copy.
@@ -206,7 +210,7 @@ def reduced_student(teacher_model, hidden_size: int, method: str):
     return HiddenSizeReducer(HiddenReduceConfig(hidden_size=hidden_size, method=method)).reduce(student).model
 
 
-def pretrained_student(teacher_model, path: str):
+def pretrained_student(teacher_model: PreTrainedModel, path: str) -> PreTrainedModel:
     """The model at ``path`` as it is, loaded with the teacher's head class."""
     from edgedistill.teachers import load_teacher
 
