@@ -235,3 +235,38 @@ def test_script_fails_loudly_on_a_missing_prerequisite(tmp_path):
     assert not (tmp_path / "cache").exists()
     unknown = subprocess.run(["bash", str(SCRIPT), "--frobnicate"], capture_output=True, text=True)
     assert unknown.returncode == 2 and "unknown option --frobnicate" in unknown.stderr
+
+
+def test_int8_outside_tolerance_passes_only_when_as_faithful_to_fp32_as_the_reference():
+    """arm64 and x86 INT8 kernels round differently: equal fidelity to FP32 passes, worse fails."""
+    int8 = {"kind": "dynamic"}
+    fp32 = embedding([[0.6, 0.8], [1.0, 0.0]])
+    ref_int8 = {**embedding([[0.62, 0.78], [0.98, 0.02]]), "quantization": int8}
+    same_fidelity = {**embedding([[0.58, 0.82], [1.0, 0.02]]), "quantization": int8}
+    worse = {**embedding([[0.5, 0.9], [0.9, 0.1]]), "quantization": int8}
+    reference = run({"m-fp32": fp32, "m-int8": ref_int8}, "x86_64")
+
+    ok = {v.bundle: v for v in compare.compare_runs(
+        reference, {"n1": run({"m-fp32": fp32, "m-int8": same_fidelity})}, TOL)}["m-int8"]
+    assert ok.ok and ok.result == "INT8-equivalent" and "0.02 here vs 0.02" in ok.equivalent
+    assert ok.beyond  # what was outside the tolerance is kept for the report
+
+    bad = {v.bundle: v for v in compare.compare_runs(
+        reference, {"n1": run({"m-fp32": fp32, "m-int8": worse})}, TOL)}["m-int8"]
+    assert not bad.ok and bad.problems[0].startswith("further from FP32 than the reference's INT8")
+
+    alone = compare.compare_runs(run({"m-int8": ref_int8}, "x86_64"),
+                                 {"n1": run({"m-int8": same_fidelity})}, TOL)[0]
+    assert not alone.ok and "no FP32 version" in alone.problems[-1]
+
+
+def test_int8_equivalence_also_needs_as_many_labels_as_fp32():
+    int8 = {"kind": "dynamic"}
+    fp32 = classification([[0.1, 0.2, 0.7], [0.7, 0.2, 0.1]])
+    ref_int8 = {**classification([[0.11, 0.2, 0.69], [0.69, 0.2, 0.11]]), "quantization": int8}
+    flipped = {**classification([[0.1, 0.2, 0.7], [0.1, 0.2, 0.7]]), "quantization": int8}
+    verdicts = compare.compare_runs(run({"c-fp32": fp32, "c-int8": ref_int8}, "x86_64"),
+                                    {"n1": run({"c-fp32": fp32, "c-int8": flipped})}, TOL)
+    verdict = {v.bundle: v for v in verdicts}["c-int8"]
+    assert not verdict.ok and "same label as FP32 on 1/2 texts here vs 2/2" in verdict.problems[0]
+    assert compare.fp32_partner("c-int8", {"fp32_bundle": None}, {"c-fp32": fp32}) == "c-fp32"

@@ -21,6 +21,11 @@ measured, see DEFAULT_TOLERANCE):
   windows), and the same entities (label and character span); a different entity list is tolerated
   only in a text where a token's best label flipped on such a tie;
 * embedding: every component within tolerance (the cosine is reported too).
+
+INT8 outputs may legitimately differ more than that: arm64 and x86 INT8 kernels round differently,
+and on a real 12-layer model the differences reach a few hundredths. An INT8 bundle outside its
+tolerance still passes, marked "INT8-equivalent", when its FP32 original was checked alongside it
+and the arm64 INT8 output is as faithful to FP32 as the x86 INT8 output (see int8_fidelity).
 """
 
 from __future__ import annotations
@@ -183,6 +188,7 @@ def quantize_bundle(src: Path, dest: Path, per_channel: bool) -> Path:
     prepared.unlink()
     shutil.copyfile(src / "tokenizer.json", dest / "tokenizer.json")
     manifest = Manifest.from_dict(json.loads((src / MANIFEST_NAME).read_text(encoding="utf-8")))
+    manifest.source = {**manifest.source, "fp32_bundle": src.name}
     manifest.quantization = {"kind": "dynamic", "weights": "int8", "activations": "uint8",
                              "per_channel": per_channel, "reduce_range": False,
                              "tool": "onnxruntime.quantization.quantize_dynamic"}
@@ -255,8 +261,9 @@ def predict_bundle(bundle_dir: Path, texts: list[str], threads: int) -> dict:
 
     predictor = Predictor(bundle_dir, threads=threads)
     manifest = predictor.manifest
-    entry = {"task": manifest.task, "labels": manifest.labels,
-             "quantization": manifest.quantization, "items": []}
+    source_fp32 = (manifest.source or {}).get("fp32_bundle")  # written by `edgedistill quantize`
+    entry = {"task": manifest.task, "labels": manifest.labels, "quantization": manifest.quantization,
+             "fp32_bundle": Path(source_fp32).name if source_fp32 else None, "items": []}
     if manifest.task == "sequence-classification":
         for result in predictor.classify(texts):
             entry["items"].append({"label": result.label,
@@ -305,10 +312,20 @@ class BundleVerdict:
     min_cosine: float | None = None
     tolerated: list[str] = field(default_factory=list)  # label flips on reference near-ties
     problems: list[str] = field(default_factory=list)
+    # INT8 only: outside the tolerance, but as faithful to FP32 as the reference's INT8 (see
+    # int8_fidelity); then this says so with the numbers, and `beyond` keeps what was outside.
+    equivalent: str | None = None
+    beyond: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def result(self) -> str:
+        if self.problems:
+            return "DISAGREE"
+        return "INT8-equivalent" if self.equivalent else "agree"
 
 
 def precision_of(entry: dict) -> str:
@@ -431,8 +448,10 @@ def compare_runs(reference: dict, runs: dict[str, dict], tolerances: dict[str, f
                 verdict.problems.append("no result in this run")
                 verdicts.append(verdict)
                 continue
-            verdicts.append(compare_bundle(name, run_name, ref_entry, run["bundles"][name],
-                                           tolerances, texts))
+            verdict = compare_bundle(name, run_name, ref_entry, run["bundles"][name], tolerances, texts)
+            if verdict.precision == "INT8" and not verdict.ok:
+                int8_fidelity(verdict, name, reference["bundles"], run["bundles"])
+            verdicts.append(verdict)
         for name in sorted(set(run["bundles"]) - set(reference["bundles"])):
             entry = run["bundles"][name]
             verdict = BundleVerdict(name, run_name, entry["task"], precision_of(entry),
@@ -440,6 +459,84 @@ def compare_runs(reference: dict, runs: dict[str, dict], tolerances: dict[str, f
             verdict.problems.append("no result on the reference")
             verdicts.append(verdict)
     return verdicts
+
+
+# How much further from FP32 the arm64 INT8 output may be than the reference's INT8 output, when
+# the two INT8 outputs differ by more than the tolerance. Measured on multilingual-e5-small exported
+# and quantized by edgedistill (`quantize --preset arm64`): arm64 and x86 INT8 embeddings differed
+# by up to 0.03 per component, yet both sat 0.0285 (mean per-text max deviation) from FP32: the
+# arm64 kernels round differently, not worse. Under qemu's `-cpu max` (SME) the tiny bundles' INT8
+# sat 10 to 100 times further from FP32 than x86's: that is what this rule still rejects.
+FIDELITY_FACTOR = 1.25
+
+
+def fp32_partner(name: str, entry: dict, bundles: dict) -> str | None:
+    """The FP32 bundle an INT8 bundle was quantized from, when it is part of the check."""
+    for candidate in (entry.get("fp32_bundle"), name.replace("int8", "fp32"), name.replace("-int8", "")):
+        if candidate and candidate != name and candidate in bundles and not bundles[candidate].get(
+                "quantization"):
+            return candidate
+    return None
+
+
+def _deviation(task: str, a: dict, b: dict) -> float:
+    """How far item ``b`` is from item ``a``: max abs difference (mean over tokens for tagging)."""
+    if task == "sequence-classification":
+        return _max_diff(a["probabilities"], b["probabilities"])
+    if task == "embedding":
+        return _max_diff(a["vector"], b["vector"])
+    if len(a["tokens"]) != len(b["tokens"]):
+        return math.inf
+    per_token = [_max_diff(x, y) for x, y in zip(a["tokens"], b["tokens"], strict=True)]
+    return sum(per_token) / len(per_token) if per_token else 0.0
+
+
+def _decision(task: str, item: dict):
+    if task == "sequence-classification":
+        return item["label"]
+    if task == "token-classification":
+        return [tuple(e[:3]) for e in item["entities"]]
+    return None
+
+
+def fidelity(task: str, fp32: dict, int8: dict) -> tuple[float, int]:
+    """Mean deviation of an INT8 output from the FP32 output, and on how many texts the label
+    (or the entity list) is the same as FP32's."""
+    pairs = list(zip(fp32["items"], int8["items"], strict=True))
+    deviation = sum(_deviation(task, a, b) for a, b in pairs) / max(1, len(pairs))
+    same = sum(_decision(task, a) == _decision(task, b) for a, b in pairs)
+    return deviation, same
+
+
+def int8_fidelity(verdict: BundleVerdict, name: str, reference: dict, run: dict) -> None:
+    """An INT8 bundle outside the tolerance passes if its arm64 output is as faithful to FP32 as
+    the reference's INT8 output is: mean deviation from the reference FP32 output at most
+    FIDELITY_FACTOR times the reference INT8's (plus the tolerance), and the same label as FP32
+    on at least as many texts (one text, or 2%, of slack)."""
+    partner = fp32_partner(name, reference[name], reference)
+    if partner is None or partner not in run:
+        verdict.problems.append("outside the INT8 tolerance, and no FP32 version of this bundle was "
+                                "checked alongside it to judge whether the difference is mere rounding "
+                                "(pass the FP32 bundle too)")
+        return
+    task, fp32 = verdict.task, reference[partner]
+    if len(run[name]["items"]) != len(fp32["items"]):
+        return
+    dev_ref, same_ref = fidelity(task, fp32, reference[name])
+    dev_here, same_here = fidelity(task, fp32, run[name])
+    n = len(fp32["items"])
+    what = "label" if task == "sequence-classification" else "entities"
+    numbers = (f"mean deviation from the reference's FP32 output ({partner}) {dev_here:.3g} here vs "
+               f"{dev_ref:.3g} for the reference's INT8")
+    if task != "embedding":
+        numbers += f"; same {what} as FP32 on {same_here}/{n} texts here vs {same_ref}/{n}"
+    slack = max(1, round(0.02 * n))
+    if dev_here <= FIDELITY_FACTOR * dev_ref + verdict.tolerance and same_here >= same_ref - slack:
+        verdict.equivalent = ("outside the INT8 tolerance, but as faithful to FP32 as the reference's "
+                              "INT8: " + numbers)
+        verdict.beyond, verdict.problems = verdict.problems, []
+    else:
+        verdict.problems.insert(0, "further from FP32 than the reference's INT8: " + numbers)
 
 
 # --------------------------------------------------------------------------- report
@@ -456,16 +553,21 @@ def render_report(command: str, reference: dict, runs: dict[str, dict], verdicts
                   tolerances: dict[str, float], texts: list[dict], emulation: dict[str, dict]) -> str:
     """The markdown report: headed by the command, then the verdict, what was emulated, the table."""
     disagree = sum(not v.ok for v in verdicts)
+    equivalent = sum(v.ok and v.equivalent is not None for v in verdicts)
     failures = [(cpu, f) for cpu, run in emulation.items() for f in run.get("failures", [])]
+    agreed = (f"all {len(verdicts)} bundle x CPU comparisons agree within tolerance"
+              if not equivalent else
+              f"{len(verdicts) - equivalent} of {len(verdicts)} bundle x CPU comparisons agree within "
+              f"tolerance and {equivalent} are INT8-equivalent (outside the INT8 tolerance, but as "
+              f"faithful to FP32 as x86's INT8)")
     if disagree:
         result = (f"**Result: FAIL**: {disagree} of {len(verdicts)} bundle x CPU comparisons disagree "
                   f"(details below).")
     elif failures:
-        result = (f"**Result: FAIL**: all {len(verdicts)} bundle x CPU comparisons agree within "
-                  f"tolerance, but the command line failed on arm64 (details below).")
+        result = f"**Result: FAIL**: {agreed}, but the command line failed on arm64 (details below)."
     else:
-        result = (f"**Result: PASS**: all {len(verdicts)} bundle x CPU comparisons agree within "
-                  f"tolerance, and `edgedistill env` and `edgedistill predict` ran on arm64.")
+        result = (f"**Result: PASS**: {agreed}; `edgedistill env` and `edgedistill predict` ran on "
+                  f"arm64.")
     lines = [
         "# Runtime on aarch64 (qemu user emulation) vs x86: do the predictions agree?",
         "",
@@ -511,7 +613,11 @@ def render_report(command: str, reference: dict, runs: dict[str, dict], verdicts
         f"Tolerance, absolute, on class probabilities, per-token label probabilities, or components of "
         f"L2-normalised embeddings: FP32 {tolerances['fp32']:g}, INT8 {tolerances['int8']:g}. Labels "
         f"and entities must be identical; a flip is tolerated only on a reference near-tie (top-two "
-        f"margin at most twice the tolerance) and is then listed below.",
+        f"margin at most twice the tolerance) and is then listed below. An INT8 bundle outside its "
+        f"tolerance passes as INT8-equivalent only if its FP32 original was checked too and the "
+        f"arm64 INT8 output stays as close to FP32 as x86's INT8 output (mean deviation at most "
+        f"{FIDELITY_FACTOR:g} x x86's plus the tolerance, and as many labels or entity lists equal "
+        f"to FP32's, within one text or 2%).",
         "",
         "| bundle | task | precision | emulated CPU | texts | same labels / entities | max abs diff "
         "| min cosine | tolerance | result |",
@@ -521,9 +627,10 @@ def render_report(command: str, reference: dict, runs: dict[str, dict], verdicts
         cosine = f"{v.min_cosine:.7f}" if v.min_cosine is not None else "-"
         same = f"{v.same_labels}/{v.items}" if v.task != "embedding" else "-"
         lines.append(f"| {v.bundle} | {v.task} | {v.precision} | {v.run} | {v.items} | {same} | "
-                     f"{v.max_abs_diff:.2g} | {cosine} | {v.tolerance:g} | "
-                     f"{'agree' if v.ok else 'DISAGREE'} |")
-    notes = [(v, m, "tolerated") for v in verdicts for m in v.tolerated]
+                     f"{v.max_abs_diff:.2g} | {cosine} | {v.tolerance:g} | {v.result} |")
+    notes = [(v, v.equivalent, "INT8-equivalent") for v in verdicts if v.equivalent]
+    notes += [(v, m, "outside the tolerance") for v in verdicts for m in v.beyond[:3]]
+    notes += [(v, m, "tolerated") for v in verdicts for m in v.tolerated]
     notes += [(v, m, "problem") for v in verdicts for m in v.problems[:10]]
     if notes:
         lines += ["", "Details:", ""]
@@ -692,11 +799,11 @@ def main(argv: list[str] | None = None) -> int:
             tmp.write_text(report, encoding="utf-8")
             os.replace(tmp, args.report)
             for v in verdicts:
-                print(f"{'agree   ' if v.ok else 'DISAGREE'} {v.bundle:<16} {v.precision} on {v.run:<12} "
+                print(f"{v.result:<15} {v.bundle:<16} {v.precision} on {v.run:<12} "
                       f"max abs diff {v.max_abs_diff:.2g} (tolerance {v.tolerance:g}), "
                       f"{len(v.tolerated)} near-tie flips")
-                for problem in v.problems[:5]:
-                    print(f"         {problem}")
+                for line in ([v.equivalent] if v.equivalent else []) + v.problems[:5]:
+                    print(f"                {line}")
             print(f"wrote {args.report}")
             if not all(v.ok for v in verdicts):
                 print("the arm64 predictions DISAGREE with x86 (see above)", file=sys.stderr)
