@@ -195,7 +195,7 @@ def choose_vocabulary(tokenizer, texts: list[str], config: VocabTrimConfig,
     if config.target_size is not None and len(required) > config.target_size:
         raise VocabTrimError(f"target size {config.target_size:,} is smaller than the "
                              f"{len(required):,} tokens that must be kept (special tokens, characters)")
-    builder = _VocabularyBuilder(parsed, vocab, set(), config.target_size)
+    builder = _VocabularyBuilder(parsed, vocab, config.target_size)
     builder.add_all(sorted(required))
     reasons = {"required": len(builder.kept)}
     by_frequency = sorted(counts, key=lambda i: (-counts[i], i))
@@ -209,9 +209,9 @@ def choose_vocabulary(tokenizer, texts: list[str], config: VocabTrimConfig,
 class _VocabularyBuilder:
     """Adds tokens (with the BPE merge inputs that build them) up to a size limit."""
 
-    def __init__(self, parsed: TokenizerModel, vocab: dict[str, int], kept: set[int],
-                 limit: int | None) -> None:
-        self.kept, self.limit, self.vocab = kept, limit, vocab
+    def __init__(self, parsed: TokenizerModel, vocab: dict[str, int], limit: int | None) -> None:
+        self.kept: set[int] = set()
+        self.limit, self.vocab = limit, vocab
         self.token_of = {i: t for t, i in vocab.items()}
         self.parts: dict[str, tuple[str, str]] = {}
         if parsed.family == "bpe":
