@@ -29,3 +29,18 @@ def test_success_replaces_only_when_asked(tmp_path):
 def test_atomic_write_text(tmp_path):
     atomic_write_text(tmp_path / "r" / "report.json", "{}")
     assert (tmp_path / "r" / "report.json").read_text() == "{}"
+
+
+def test_artifacts_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with atomic_directory(tmp_path / "bundle") as tmp:
+            (tmp / "x").write_text("1")
+        atomic_write_text(tmp_path / "report.md", "ok")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "bundle").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
