@@ -42,7 +42,7 @@ def teachers(tmp_path_factory, fixture_texts):
     folder = tmp_path_factory.mktemp("teachers")
     tokenizer = tiny_tokenizer("xlmr", fixture_texts, vocab_size=400)
     paths = {}
-    for head in ("mlm", "sequence-classification", "base"):
+    for head in ("mlm", "sequence-classification", "token-classification", "base"):
         paths[head] = tiny_model("xlmr", head, tokenizer=tokenizer, num_layers=2, hidden_size=32,
                                  num_heads=4, intermediate_size=64).save(folder / head)
     return paths
@@ -151,6 +151,19 @@ def test_resuming_from_a_checkpoint_ends_with_the_same_weights(teachers, tmp_pat
     changed = config.replace(training=TrainingConfig(**{**config.to_dict()["training"], "max_steps": 5}))
     with pytest.raises(DistillError, match="holds a different run"):
         distill(changed, overwrite=True, progress=False)
+
+
+def test_token_classification_distils_every_token_with_a_cached_teacher(teachers, tmp_path):
+    from edgedistill.distill.run import distill
+
+    config = task_config(teachers["token-classification"], tmp_path / "ner", max_steps=2, cache_teacher=True,
+                         cache_dir=str(tmp_path / "cache"))
+    ner = DataConfig(task=DataSpec("masakhaner", language="hau"), max_train_examples=32, max_eval_examples=16)
+    config = config.replace(data=ner)
+    results = distill(config, progress=False).results
+    assert results["data"]["row_mode"] == "token"
+    assert "entity_f1" in results["test"] and results["test"]["sentences"] == 16
+    assert results["teacher_cache"]["computed"] == ["logits-top64", "logsumexp-T2", "attention-1"]
 
 
 def test_logit_terms_need_a_teacher_with_logits(teachers, tmp_path):
