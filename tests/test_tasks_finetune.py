@@ -169,3 +169,11 @@ def test_evaluate_embedding_similarity_on_any_encoder(tiny_encoder, data_dir, tm
     report = json.loads(result.output)
     assert report["metrics"]["pairs"] == 12 and -1.0 <= report["metrics"]["spearman"] <= 1.0
     assert report["majority_baseline"] is None
+
+
+def test_evaluate_refuses_a_task_of_another_kind(sentiment_run):
+    out, _ = sentiment_run
+    result = CliRunner().invoke(main, ["evaluate", str(out), "--data", "masakhaner", "--lang", "hau"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (f"Error: {out} is a sequence-classification model "
+                                                      f"but masakhaner-hau is a token-classification task")

@@ -19,7 +19,7 @@ from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.finetune import TASK_FILE, environment, text_prefix_for
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import score_split
-from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, load_task, subsample
+from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, load_task, subsample, task_kind
 
 
 class EvaluateError(EdgedistillError):
@@ -82,9 +82,10 @@ def evaluate(model_dir: str | Path, data: DataSpec | None = None, *, split: str 
     if data is None:
         raise EvaluateError(f"{model_dir} has no {TASK_FILE} saying which data it was trained on; "
                             f"give the data (--data)")
+    if info.kind != task_kind(data):
+        raise EvaluateError(f"{model_dir} is a {info.kind} model but {data.name} is a "
+                            f"{task_kind(data)} task")
     task = _task_for(data, info, split, model_dir)
-    if info.kind != task.kind:
-        raise EvaluateError(f"{model_dir} is a {info.kind} model but {data.name} is a {task.kind} task")
     model, tokenizer = _load(model_dir, info.kind)
     examples = subsample(task.split(split).examples, max_examples, seed)
     scores = score_split(model, tokenizer, task, split, max_length=max_length or info.max_length,

@@ -210,6 +210,16 @@ def _load_files(spec: DataSpec, splits: tuple[str, ...]) -> Task:
     return Task(spec.name, kind, labels, label_source, read)
 
 
+def task_kind(spec: DataSpec) -> str:
+    """The kind of task a data spec describes, without reading the data."""
+    if spec.dataset in BUILTINS:
+        return BUILTINS[spec.dataset].kind
+    if spec.dataset in FILE_FORMATS:
+        return _kind_of(spec)
+    raise TaskError(f"unknown dataset {spec.dataset!r}; built-in: {', '.join(BUILTINS)}; "
+                    f"formats for your own files: {', '.join(FILE_FORMATS)}")
+
+
 def _kind_of(spec: DataSpec) -> str:
     if spec.dataset in ("conll", "conllu"):
         if spec.kind not in (None, TOKEN):
