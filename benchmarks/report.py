@@ -94,13 +94,14 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
     sizes = [result.summary[n]["size_bytes"] / 2**20 for n in names]
     latency = [result.summary[n]["p50_ms"] for n in names]
     metrics = [headline_metric(result.summary[n]["metrics"] or {}) for n in names]
-    panels = 2 if any(metrics) else 1
+    panels = 2 if sum(m is not None for m in metrics) >= 2 else 1
     fig, axes = plt.subplots(1, panels, figsize=(6 * panels, 4.5), squeeze=False)
     ax = axes[0][0]
     ax.scatter(sizes, latency)
     for name, x, y in zip(names, sizes, latency, strict=True):
         ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    ax.set(xscale="log", yscale="log", xlabel="weights on disk (MB)", ylabel="p50 latency (ms)",
+    _plain_log_axes(ax, y_log=True)
+    ax.set(xlabel="weights on disk (MB)", ylabel="p50 latency (ms)",
            title=f"seq {result.config.seq_len}, batch {result.config.batch_size}, "
                  f"{result.config.threads} thread(s)")
     if panels == 2:
@@ -109,10 +110,24 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
         ax.scatter([p[0] for p in points], [p[1] for p in points])
         for x, y, name in points:
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-        ax.set(xscale="log", xlabel="weights on disk (MB)",
+        _plain_log_axes(ax, y_log=False)
+        ax.set(xlabel="weights on disk (MB)",
                ylabel=next(m[0] for m in metrics if m), title="task metric vs size")
     fig.tight_layout()
     path = out_dir / "bench.png"
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+def _plain_log_axes(ax, *, y_log: bool) -> None:
+    """Log scales labelled with plain numbers (matplotlib's minor labels overlap otherwise)."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    axes = [ax.xaxis, ax.yaxis] if y_log else [ax.xaxis]
+    ax.set_xscale("log")
+    if y_log:
+        ax.set_yscale("log")
+    for axis in axes:
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(NullFormatter())
