@@ -177,3 +177,19 @@ def test_evaluate_refuses_a_task_of_another_kind(sentiment_run):
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1] == (f"Error: {out} is a sequence-classification model "
                                                       f"but masakhaner-hau is a token-classification task")
+
+
+def test_head_learning_rate_applies_to_the_new_head_only(fixture_texts, tmp_path):
+    from transformers import TrainingArguments
+
+    from edgedistill.fixtures import tiny_model
+    from edgedistill.tasks.finetune import _TaskTrainer
+
+    model = tiny_model("bert", "sequence-classification", texts=fixture_texts).model
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=5e-5, weight_decay=0.01, report_to=[])
+    trainer = _TaskTrainer(model=model, args=args, dev_scorer=None, head_learning_rate=1e-3)
+    optimizer = trainer.create_optimizer()
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, parameter in model.named_parameters():
+        head = name.startswith(("classifier.", "bert.pooler."))
+        assert rates[id(parameter)] == (1e-3 if head else 5e-5), name

@@ -131,10 +131,12 @@ def _format_summary(summary: dict) -> str:
 
 # ---------------------------------------------------------------- finetune
 
-TRAINING_KEYS = ("model", "output_dir", "epochs", "learning_rate", "batch_size", "eval_batch_size",
-                 "max_length", "max_train_examples", "max_dev_examples", "max_test_examples",
-                 "warmup_ratio", "weight_decay", "seed", "freeze_word_embeddings", "text_prefix",
-                 "select_best_on_dev", "checkpoint_dir", "keep_checkpoints", "threads")
+TRAINING_KEYS = (
+    "model", "output_dir", "epochs", "learning_rate", "head_learning_rate", "batch_size", "eval_batch_size",
+    "max_length", "max_train_examples", "max_dev_examples", "max_test_examples", "warmup_ratio",
+    "weight_decay", "seed", "freeze_word_embeddings", "text_prefix", "select_best_on_dev", "checkpoint_dir",
+    "keep_checkpoints", "threads",
+)
 
 
 @click.command(epilog=DATA_HELP)
@@ -145,6 +147,8 @@ TRAINING_KEYS = ("model", "output_dir", "epochs", "learning_rate", "batch_size",
 @click.option("--out", "output_dir", help="Where the fine-tuned model and results.json go.")
 @click.option("--epochs", type=float, help="Training epochs [default: 3].")
 @click.option("--lr", "learning_rate", type=float, help="Peak learning rate [default: 5e-5].")
+@click.option("--head-lr", "head_learning_rate", type=float,
+              help="Learning rate of the new classification head (and BERT's pooler) [default: --lr].")
 @click.option("--batch-size", type=int, help="Training batch size [default: 32].")
 @click.option("--eval-batch-size", type=int, help="Prediction batch size [default: 64].")
 @click.option("--max-length", type=int, help="Sub-word tokens per example [default: 128].")

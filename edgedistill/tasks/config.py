@@ -60,6 +60,7 @@ class FinetuneConfig:
     model: str = "e5-small"
     epochs: float = 3.0
     learning_rate: float = 5e-5
+    head_learning_rate: float | None = None  # the new classification head (and BERT's pooler); None: the same
     batch_size: int = 32
     eval_batch_size: int = 64
     max_length: int = 128

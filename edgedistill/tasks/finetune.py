@@ -160,7 +160,7 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
     trainer = _TaskTrainer(model=teacher.model, args=args, train_dataset=train_features,
                            eval_dataset=train_features[:1] if select else None,  # unused: see evaluate
                            data_collator=collator_for(task.kind, tokenizer), processing_class=tokenizer,
-                           dev_scorer=score_dev)
+                           dev_scorer=score_dev, head_learning_rate=config.head_learning_rate)
     if not progress:
         trainer.remove_callback(PrinterCallback)
     return trainer
@@ -169,9 +169,25 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
 class _TaskTrainer(Trainer):
     """A Trainer whose dev evaluation is ``score_split``: the code path that writes the results."""
 
-    def __init__(self, *args, dev_scorer, **kwargs):
+    def __init__(self, *args, dev_scorer, head_learning_rate: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_scorer = dev_scorer
+        self.head_learning_rate = head_learning_rate
+
+    def create_optimizer(self):
+        """AdamW as usual, with the freshly initialised head at its own learning rate if one is set."""
+        if self.optimizer is None and self.head_learning_rate:
+            decay = set(self.get_decay_parameter_names(self.model))
+            groups: dict[tuple[bool, bool], list] = {}
+            for name, parameter in self.model.named_parameters():
+                if parameter.requires_grad:
+                    groups.setdefault((is_head_parameter(name), name in decay), []).append(parameter)
+            optimizer_class, kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+            self.optimizer = optimizer_class(
+                [{"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
+                  "lr": self.head_learning_rate if head else self.args.learning_rate}
+                 for (head, decayed), params in groups.items()], **kwargs)
+        return super().create_optimizer()
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         scores = self.dev_scorer(self.model)
@@ -179,6 +195,11 @@ class _TaskTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+def is_head_parameter(name: str) -> bool:
+    """The task head a classification model adds on top of the encoder (BERT's pooler included)."""
+    return name.startswith("classifier.") or ".pooler." in name
 
 
 def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
