@@ -56,12 +56,12 @@ CELLS = [Cell("afrisenti", lang) for lang in ("hau", "ibo", "kin", "swa", "yor")
 ABLATIONS = [Cell("afrisenti", "hau", "train-word-embeddings", (("freeze_word_embeddings", False),))]
 
 # Settings chosen to fit a shared 2-core CPU (see the table's notes); identical for every language.
-COMMON = dict(model="e5-small", learning_rate=5e-5, batch_size=16, eval_batch_size=64, max_length=128,
-              warmup_ratio=0.1, weight_decay=0.01, seed=42, freeze_word_embeddings=True,
-              max_dev_examples=300, select_best_on_dev=True, threads=1)
+COMMON = dict(model="e5-small", learning_rate=5e-5, head_learning_rate=1e-3, batch_size=16,
+              eval_batch_size=64, max_length=128, warmup_ratio=0.1, weight_decay=0.01, seed=42,
+              freeze_word_embeddings=True, max_dev_examples=300, select_best_on_dev=True, threads=1)
 PER_DATASET = {
-    "afrisenti": dict(max_train_examples=1500, epochs=2),
-    "sib200": dict(max_train_examples=None, epochs=3),
+    "afrisenti": dict(max_train_examples=1500, epochs=2, class_weights="balanced"),
+    "sib200": dict(max_train_examples=None, epochs=3, class_weights="balanced"),
     "masakhaner": dict(max_train_examples=1000, epochs=2),
 }
 METRIC_NAMES = {"macro_f1": "macro-F1", "entity_f1": "entity F1 (seqeval)", "accuracy": "accuracy"}

@@ -24,7 +24,7 @@ def tiny_encoder(tmp_path_factory, fixture_texts) -> Path:
 def sentiment_config(model: Path, out: Path) -> FinetuneConfig:
     return FinetuneConfig(DataSpec("afrisenti", "hau"), output_dir=str(out), model=str(model), epochs=1,
                           batch_size=16, learning_rate=1e-3, max_length=48, max_train_examples=64,
-                          max_dev_examples=16, max_test_examples=32, threads=1)
+                          max_dev_examples=16, max_test_examples=32, threads=1, class_weights="balanced")
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,8 @@ def test_finetune_writes_a_model_directory_with_results(sentiment_run):
     assert saved["data"]["test_used"] == 32 and saved["majority_baseline"]["test"]["label"] in (
         "negative", "neutral", "positive")
     assert {"macro_f1", "weighted_f1", "accuracy"} <= set(saved["test"])
+    weights = saved["training"]["class_weights"]
+    assert list(weights) == ["negative", "neutral", "positive"] and min(weights.values()) > 0
     task = json.loads((out / "edgedistill-task.json").read_text())
     assert task["labels"] == ["negative", "neutral", "positive"] and task["text_prefix"] == ""
     config = json.loads((out / "config.json").read_text())
@@ -193,3 +195,17 @@ def test_head_learning_rate_applies_to_the_new_head_only(fixture_texts, tmp_path
     for name, parameter in model.named_parameters():
         head = name.startswith(("classifier.", "bert.pooler."))
         assert rates[id(parameter)] == (1e-3 if head else 5e-5), name
+
+
+def test_class_weights_are_balanced_over_the_training_examples_used(data_dir):
+    from edgedistill.tasks import load_task
+    from edgedistill.tasks.finetune import FinetuneError, class_weights
+
+    task = load_task(DataSpec("afrisenti", "swa"), splits=("train",))
+    config = FinetuneConfig(DataSpec("afrisenti", "swa"), output_dir="x", class_weights="balanced")
+    train = task.split("train").examples
+    weights = dict(zip(task.labels, class_weights(config, task, train), strict=True))
+    assert weights["negative"] == pytest.approx(1810 / (3 * 191)) and weights["neutral"] < 1
+    ner = load_task(DataSpec("masakhaner", "swa"), splits=("dev",))
+    with pytest.raises(FinetuneError, match="sequence classification only"):
+        class_weights(config, ner, [])

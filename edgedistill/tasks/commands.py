@@ -134,8 +134,8 @@ def _format_summary(summary: dict) -> str:
 TRAINING_KEYS = (
     "model", "output_dir", "epochs", "learning_rate", "head_learning_rate", "batch_size", "eval_batch_size",
     "max_length", "max_train_examples", "max_dev_examples", "max_test_examples", "warmup_ratio",
-    "weight_decay", "seed", "freeze_word_embeddings", "text_prefix", "select_best_on_dev", "checkpoint_dir",
-    "keep_checkpoints", "threads",
+    "weight_decay", "seed", "freeze_word_embeddings", "class_weights", "text_prefix", "select_best_on_dev",
+    "checkpoint_dir", "keep_checkpoints", "threads",
 )
 
 
@@ -162,6 +162,9 @@ TRAINING_KEYS = (
 @click.option("--freeze-word-embeddings/--train-word-embeddings", default=None,
               help="Freeze the word-embedding matrix (most of a multilingual encoder; about twice "
                    "as fast on a CPU) [default: train it].")
+@click.option("--class-weights", type=click.Choice(["balanced"]),
+              help="Sequence classification: weight the loss by inverse class frequency in the training "
+                   "examples used (helps macro-F1 on skewed data) [default: unweighted].")
 @click.option("--text-prefix", help="Text put before every input [default: the model's own \"query: \" "
                                     "for sentence tasks (multilingual-e5), none otherwise].")
 @click.option("--select-best-on-dev/--last-epoch", default=None,

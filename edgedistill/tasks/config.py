@@ -71,6 +71,7 @@ class FinetuneConfig:
     weight_decay: float = 0.01
     seed: int = 42
     freeze_word_embeddings: bool = False
+    class_weights: str | None = None  # "balanced": weight each class by n / (classes * n_class) in training
     text_prefix: str | None = None  # None: the model's own "query: " prefix for sentence tasks, if any
     select_best_on_dev: bool = True
     checkpoint_dir: str | None = None  # None: <output_dir>.checkpoints

@@ -13,6 +13,7 @@ import json
 import platform
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -78,6 +79,9 @@ def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progres
     results = _results(config, task, teacher, prefix, used, trainer, scores, baseline, frozen,
                        train_seconds, time.time() - started)
     results["training"]["resumed_from_checkpoint"] = resumed  # if so, times cover the last part only
+    if trainer.class_weights is not None:
+        weights = trainer.class_weights.tolist()
+        results["training"]["class_weights"] = dict(zip(task.labels, weights, strict=True))
     _write_model(output_dir, trainer.model, teacher, task, config, prefix, results, overwrite)
     if not config.keep_checkpoints:
         shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
@@ -160,7 +164,8 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
     trainer = _TaskTrainer(model=teacher.model, args=args, train_dataset=train_features,
                            eval_dataset=train_features[:1] if select else None,  # unused: see evaluate
                            data_collator=collator_for(task.kind, tokenizer), processing_class=tokenizer,
-                           dev_scorer=score_dev, head_learning_rate=config.head_learning_rate)
+                           dev_scorer=score_dev, head_learning_rate=config.head_learning_rate,
+                           class_weights=class_weights(config, task, train))
     if not progress:
         trainer.remove_callback(PrinterCallback)
     return trainer
@@ -169,10 +174,22 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
 class _TaskTrainer(Trainer):
     """A Trainer whose dev evaluation is ``score_split``: the code path that writes the results."""
 
-    def __init__(self, *args, dev_scorer, head_learning_rate: float | None = None, **kwargs):
+    def __init__(self, *args, dev_scorer, head_learning_rate: float | None = None,
+                 class_weights: list[float] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.dev_scorer = dev_scorer
         self.head_learning_rate = head_learning_rate
+        self.class_weights = torch.tensor(class_weights) if class_weights else None
+
+    def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
+        """The model's own loss, or class-weighted cross-entropy when weights are set."""
+        if self.class_weights is None:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        weights = self.class_weights.to(outputs.logits.device, outputs.logits.dtype)
+        loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights)
+        return (loss, outputs) if return_outputs else loss
 
     def create_optimizer(self):
         """AdamW as usual, with the freshly initialised head at its own learning rate if one is set."""
@@ -195,6 +212,18 @@ class _TaskTrainer(Trainer):
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
+
+
+def class_weights(config: FinetuneConfig, task: Task, train: list) -> list[float] | None:
+    """Balanced class weights n / (classes * n_class) over the training examples used, or None."""
+    if config.class_weights is None:
+        return None
+    if config.class_weights != "balanced" or task.kind != SEQUENCE:
+        raise FinetuneError(f"class_weights must be 'balanced' (or unset), for sequence classification only; "
+                            f"got {config.class_weights!r} for {task.kind}")
+    counts = Counter(e.label for e in train)
+    return [len(train) / (len(task.labels) * counts[label]) if counts[label] else 1.0
+            for label in task.labels]
 
 
 def is_head_parameter(name: str) -> bool:
