@@ -146,7 +146,15 @@ def test_ablation_variants_keep_some_terms_and_rescale_their_weights(tmp_path):
     assert kd.output_dir == str(tmp_path / "kd") and kd.name == "comet-kd"
     both = variant_config(comet, "both", ("kl", "attention"), tmp_path)
     assert [(t.type, t.weight) for t in both.losses] == [("kl", 0.5), ("attention", 0.5)]
-    with pytest.raises(DistillConfigError, match="keeps none of the recipe's loss terms"):
+    with_labels = variant_config(comet, "ce", ("kl", "attention", "labels:0.25"), tmp_path)
+    weights = [(t.type, t.weight) for t in with_labels.losses]
+    assert weights == [("kl", 0.5), ("attention", 0.5), ("labels", 0.25)]
+    assert with_labels.losses[0].temperature == 2.0
+    with pytest.raises(DistillConfigError, match="give its weight"):
+        variant_config(comet, "x", ("kl", "labels"), tmp_path)
+    with pytest.raises(DistillConfigError, match="names loss type 'ce'"):
+        variant_config(comet, "x", ("ce:1",), tmp_path)
+    with pytest.raises(DistillConfigError, match="adds hidden, which the recipe lacks"):
         variant_config(comet, "x", ("hidden",), tmp_path)
     with pytest.raises(DistillConfigError, match="NAME=TYPE"):
         parse_variants(["kd"])

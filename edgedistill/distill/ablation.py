@@ -14,34 +14,71 @@ import time
 from pathlib import Path
 
 from edgedistill.atomic import atomic_write_text
-from edgedistill.distill.config import DistillConfig, DistillConfigError
+from edgedistill.distill.config import LOSS_TERMS, DistillConfig, DistillConfigError, LossTerm
 
 DEFAULT_VARIANTS = {"kd": ("kl",), "attention": ("attention",), "both": ("kl", "attention")}
 TEACHER_SCORES = "teacher-scores.json"
 
 
 def parse_variants(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]]:
-    """``["kd=kl", "both=kl,attention"]`` -> ``{"kd": ("kl",), "both": ("kl", "attention")}``."""
+    """``["kd=kl", "ce=kl,labels:0.5"]`` -> ``{"kd": ("kl",), "ce": ("kl", "labels:0.5")}``."""
     if not items:
         return dict(DEFAULT_VARIANTS)
     variants = {}
     for item in items:
         name, _, types = item.partition("=")
         if not name or not types:
-            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[,TYPE...] (e.g. kd=kl)")
+            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[:WEIGHT][,TYPE...] (e.g. kd=kl)")
         variants[name.strip()] = tuple(t.strip() for t in types.split(",") if t.strip())
     return variants
 
 
 def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], runs: Path) -> DistillConfig:
-    """The recipe with only the loss terms of ``types``, their weights rescaled to the same total."""
-    kept = [term for term in config.losses if term.type in types]
-    if not kept:
-        have = ", ".join(term.type for term in config.losses)
-        raise DistillConfigError(f"variant {name} keeps none of the recipe's loss terms ({have})")
-    scale = sum(t.weight for t in config.losses) / sum(t.weight for t in kept)
-    terms = [type(term)(**{**_fields(term), "weight": round(term.weight * scale, 6)}) for term in kept]
+    """The recipe with only the loss terms of ``types``.
+
+    Without weights the kept terms are rescaled to the recipe's total weight. ``TYPE:WEIGHT`` sets a
+    term's weight (the other named terms keep the recipe's) and may add a type the recipe lacks, with
+    that type's defaults (e.g. ``labels:0.5`` adds cross-entropy on the gold labels).
+    """
+    specs = [_term_spec(item, name) for item in types]
+    if all(weight is None for _, weight in specs):
+        terms = _rescaled(config, name, {kind for kind, _ in specs})
+    else:
+        terms = [term for kind, weight in specs for term in _weighted(config, name, kind, weight)]
     return config.replace(name=f"{config.name}-{name}", losses=terms, output_dir=str(runs / name))
+
+
+def _term_spec(item: str, variant: str) -> tuple[str, float | None]:
+    kind, _, weight = item.partition(":")
+    if kind not in LOSS_TERMS:
+        raise DistillConfigError(f"variant {variant} names loss type {kind!r}; types: "
+                                 f"{', '.join(LOSS_TERMS)}")
+    if not weight:
+        return kind, None
+    try:
+        return kind, float(weight)
+    except ValueError:
+        raise DistillConfigError(f"variant {variant}: weight {weight!r} of {kind} is not a number") from None
+
+
+def _rescaled(config: DistillConfig, name: str, kinds: set[str]) -> list[LossTerm]:
+    missing = sorted(kinds - {term.type for term in config.losses})
+    if missing:
+        raise DistillConfigError(f"variant {name} adds {missing[0]}, which the recipe lacks: give its weight "
+                                 f"({missing[0]}:0.5)")
+    kept = [term for term in config.losses if term.type in kinds]
+    scale = sum(t.weight for t in config.losses) / sum(t.weight for t in kept)
+    return [type(term)(**{**_fields(term), "weight": round(term.weight * scale, 6)}) for term in kept]
+
+
+def _weighted(config: DistillConfig, name: str, kind: str, weight: float | None) -> list[LossTerm]:
+    found = [term for term in config.losses if term.type == kind]
+    if not found and weight is None:
+        raise DistillConfigError(f"variant {name} adds {kind}, which the recipe lacks: give its weight "
+                                 f"({kind}:0.5)")
+    found = found or [LOSS_TERMS[kind]()]
+    return [type(term)(**{**_fields(term), "weight": term.weight if weight is None else weight})
+            for term in found]
 
 
 def _fields(term) -> dict:
