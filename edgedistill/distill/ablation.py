@@ -110,9 +110,25 @@ def _variant_results(config: DistillConfig, progress: bool) -> dict:
     results_file = Path(config.output_dir) / RESULTS_FILE
     if results_file.is_file():
         results = json.loads(results_file.read_text(encoding="utf-8"))
-        if results.get("config") == config.to_dict():
+        if results.get("config") == config.to_dict() and recorded_teacher(results) == current_teacher(config):
             return results
     return distill(config, overwrite=True, progress=progress).results
+
+
+def current_teacher(config: DistillConfig) -> str:
+    """The fingerprint of the teacher a config names (its config and weight files)."""
+    from edgedistill.distill.teacher_cache import teacher_fingerprint
+    from edgedistill.teachers import resolve_teacher
+
+    return teacher_fingerprint(resolve_teacher(config.teacher.model))
+
+
+def recorded_teacher(results: dict) -> str | None:
+    """The fingerprint of the teacher a finished run used (also readable from its cache folder name)."""
+    if results["teacher"].get("fingerprint"):
+        return results["teacher"]["fingerprint"]
+    cache = results.get("teacher_cache") or {}
+    return Path(cache["directory"]).name.split("-")[0] if cache.get("directory") else None
 
 
 def teacher_scores(config: DistillConfig, runs: Path, progress: bool) -> dict:
@@ -124,8 +140,9 @@ def teacher_scores(config: DistillConfig, runs: Path, progress: bool) -> dict:
     from edgedistill.tasks.scoring import score_split
     from edgedistill.tasks.task import load_task
 
-    key = {"teacher": config.teacher.model, "data": config.to_dict()["data"],
-           "max_length": config.training.max_length, "seed": config.training.seed}
+    key = {"teacher": config.teacher.model, "fingerprint": current_teacher(config),
+           "data": config.to_dict()["data"], "max_length": config.training.max_length,
+           "seed": config.training.seed}
     cached = runs / TEACHER_SCORES
     if cached.is_file():
         saved = json.loads(cached.read_text(encoding="utf-8"))

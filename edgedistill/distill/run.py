@@ -39,7 +39,7 @@ from edgedistill.distill.config import (
 from edgedistill.distill.data import DistillCollator, DistillData, build_data
 from edgedistill.distill.losses import DistillationObjective, LayerCounts, Needs
 from edgedistill.distill.students import build_student, head_of
-from edgedistill.distill.teacher_cache import TeacherCache, items_for
+from edgedistill.distill.teacher_cache import TeacherCache, items_for, teacher_fingerprint
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
 
@@ -262,7 +262,7 @@ def _results(config: DistillConfig, teacher, student, data: DistillData, trainer
     return {
         "recipe": config.name,
         "teacher": {"model": config.teacher.model, "display_name": teacher.display_name,
-                    "shape": shape_of(teacher.model),
+                    "fingerprint": teacher_fingerprint(teacher.path), "shape": shape_of(teacher.model),
                     "parameters": count_parameters(teacher.model).as_dict()},
         "student": {"init": config.student.init, "shape": shape_of(student),
                     "parameters": count_parameters(student).as_dict()},
