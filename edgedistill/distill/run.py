@@ -42,13 +42,13 @@ from edgedistill.distill.students import build_student, head_of
 from edgedistill.distill.teacher_cache import TeacherCache, items_for, teacher_fingerprint
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
+from edgedistill.tasks.finetune import TASK_FILE
 
 if TYPE_CHECKING:
     from edgedistill.teachers import Teacher
 
 CONFIG_FILE = "distill-config.toml"
 RESULTS_FILE = "results.json"
-TASK_FILE = "edgedistill-task.json"
 PROVENANCE_FILE = "edgedistill-teacher.json"
 RUN_CONFIG_FILE = "run-config.json"
 
