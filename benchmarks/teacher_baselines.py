@@ -99,7 +99,14 @@ HEADER = ("| dataset | language | teacher (test) | majority class | train exampl
           "| epochs (best on dev) | test examples | train min | wall min |")
 
 
-def table_row(cell: Cell, result: dict | None) -> str:
+def settings_differences(cell: Cell, result: dict, runs: Path) -> dict:
+    """Settings with which a cell was trained that differ from the ones this script states now."""
+    expected = cell.config(runs).to_dict()
+    return {k: result["config"].get(k) for k, v in expected.items()
+            if k not in ("output_dir", "data") and result["config"].get(k) != v}
+
+
+def table_row(cell: Cell, result: dict | None, runs: Path) -> str:
     if result is None:
         return f"| {cell.dataset} | {cell.language} | missing | | | | | | |"
     metric = result["task"]["primary_metric"]
@@ -108,7 +115,9 @@ def table_row(cell: Cell, result: dict | None) -> str:
     best = training["best_epoch_on_dev"]
     epochs = f"{training['epochs']:g}" + (f" ({best:g})" if best is not None else "")
     minutes = f"{training['train_seconds'] / 60:.1f} | {result['wall_seconds'] / 60:.1f}"
-    return (f"| {cell.dataset} | {cell.language} | **{test:.3f}** | {baseline[metric]:.3f} "
+    differs = settings_differences(cell, result, runs)
+    marker = f" (other settings: {json.dumps(differs)})" if differs else ""
+    return (f"| {cell.dataset} | {cell.language} | **{test:.3f}**{marker} | {baseline[metric]:.3f} "
             f"({baseline['label']}) | {data['train_used']:,} of {data['train']['examples']:,} | {epochs} "
             f"| {data['test_used']:,} | {minutes} |")
 
@@ -121,9 +130,9 @@ def render_table(results: dict[str, dict], runs: Path) -> str:
     for dataset in ("afrisenti", "masakhaner", "sib200"):
         metric = "entity_f1" if dataset == "masakhaner" else "macro_f1"
         lines += [f"## {dataset}: test {METRIC_NAMES[metric]}", "", HEADER, "|---" * 9 + "|"]
-        lines += [table_row(c, results.get(c.name)) for c in CELLS if c.dataset == dataset]
+        lines += [table_row(c, results.get(c.name), runs) for c in CELLS if c.dataset == dataset]
         lines.append("")
-    lines += _ablation_section(results) + _settings_notes(results)
+    lines += _ablation_section(results) + _superseded_section(runs) + _settings_notes(results)
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +154,26 @@ def _ablation_section(results: dict[str, dict]) -> list[str]:
     return lines + [""]
 
 
+def _superseded_section(runs: Path) -> list[str]:
+    """Results of an earlier recipe, kept under runs/teachers/superseded/, so that nothing is hidden."""
+    found = sorted((runs / "superseded").glob("*/results.json"))
+    if not found:
+        return []
+    lines = ["## Superseded: the first recipe (no head learning rate, no class weights)", "",
+             "The first recipe trained the new head at the encoder's learning rate and weighted all classes "
+             "alike; on AfriSenti Swahili (59% neutral) it never left the majority class. Those models are "
+             "kept under runs/teachers/superseded/.", "",
+             "| run | test macro-F1 | majority class | head lr | class weights |", "|---|---|---|---|---|"]
+    for path in found:
+        result = json.loads(path.read_text())
+        metric, config = result["task"]["primary_metric"], result["config"]
+        lines.append(f"| {path.parent.name} | {result['test'][metric]:.3f} | "
+                     f"{result['majority_baseline']['test'][metric]:.3f} | "
+                     f"{config.get('head_learning_rate') or config['learning_rate']:g} | "
+                     f"{config.get('class_weights') or 'none'} |")
+    return lines + [""]
+
+
 def _settings_notes(results: dict[str, dict]) -> list[str]:
     missing = [c.name for c in CELLS + ABLATIONS if c.name not in results]
     env = next(iter(results.values()))["environment"] if results else {}
@@ -154,17 +183,20 @@ def _settings_notes(results: dict[str, dict]) -> list[str]:
         "- Training examples are a seeded shuffle of the training split (the AfriSenti files are sorted by "
         "label), capped as above; dev is a seeded sample of 300 that picks the best epoch; test is always "
         "the whole test split.",
-        "- Word embeddings frozen (96M of the 118M parameters); everything else, including the randomly "
-        "initialised pooler and classifier (Hugging Face BertFor*Classification heads), is trained. "
-        "Sentence tasks get the \"query: \" prefix (multilingual-e5's convention for classification); "
+        "- Word embeddings frozen (96M of the 118M parameters); everything else is trained. The randomly "
+        "initialised head (BERT's pooler and the classifier of the Hugging Face BertFor*Classification "
+        "models, kept standard so that export works) learns at head_learning_rate, the encoder at "
+        "learning_rate. AfriSenti and SIB-200 weight the loss by inverse class frequency (balanced).",
+        "- Sentence tasks get the \"query: \" prefix (multilingual-e5's convention for classification); "
         "NER words get no prefix.",
         "- Majority class: the most frequent training label predicted everywhere (for NER \"O\", so "
         "entity F1 0).",
         f"- Machine: {env.get('cpu', '?')} with 2 cores, CPU only, {env.get('torch_threads', '?')} torch "
         f"thread, torch {env.get('torch', '?')}, transformers {env.get('transformers', '?')}. The cores "
         "were shared with other engineers' jobs throughout; with 2 threads under that load a step was "
-        "5-10x slower than with 1 (OpenMP threads waiting on each other), hence threads=1. Times are "
-        "what this machine gave and vary with its load.",
+        "5-10x slower than with 1 (OpenMP threads waiting on each other), hence threads=1, and most cells "
+        "ran two at a time. No GPU was available to this work. Times are what this machine gave and vary "
+        "with its load.",
         "- Missing cells: " + (", ".join(missing) if missing else "none"), "",
     ]
 
