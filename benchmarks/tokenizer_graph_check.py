@@ -48,7 +48,8 @@ def kind_of_difference(text: str, expected: list[int], got: list[int], normalize
     if len(expected) == len(got) and same_score:
         return "other pieces with the same total score (segmentation tie)"
     if len(expected) == len(got) + 1 and expected[:-2] == got[:-1]:
-        return "tokenizer.json keeps a final '▁' the graph drops (text ends in a zero-width character)"
+        return ("tokenizer.json keeps a final '▁' that the graph drops (empty text, or text ending in "
+                "whitespace or a zero-width character)")
     hugging_face, sentencepiece = normalizers
     if hugging_face(text) != sentencepiece(text):
         combining = any(unicodedata.combining(c) for c in text)
