@@ -207,5 +207,5 @@ def test_class_weights_are_balanced_over_the_training_examples_used(data_dir):
     weights = dict(zip(task.labels, class_weights(config, task, train), strict=True))
     assert weights["negative"] == pytest.approx(1810 / (3 * 191)) and weights["neutral"] < 1
     ner = load_task(DataSpec("masakhaner", "swa"), splits=("dev",))
-    with pytest.raises(FinetuneError, match="sequence classification only"):
+    with pytest.raises(FinetuneError, match="sequence classification only, and masakhaner-swa is token"):
         class_weights(config, ner, [])

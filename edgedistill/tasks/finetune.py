@@ -117,6 +117,7 @@ def _check_task(task: Task, config: FinetuneConfig) -> None:
         raise TaskError(f"the training split of {task.name} ({task.split('train').source}) is empty")
     if config.epochs <= 0 or config.batch_size <= 0 or config.max_length < 8:
         raise FinetuneError("epochs and batch_size must be positive and max_length at least 8")
+    class_weights(config, task, [])  # fails now, not after loading the model, on a bad setting
 
 
 def _load_model(config: FinetuneConfig, task: Task):
@@ -157,6 +158,7 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
         report_to=[], disable_tqdm=not progress, dataloader_num_workers=0, save_safetensors=True,
         dataloader_pin_memory=torch.cuda.is_available(),
     )
+
     def score_dev(model) -> dict:
         return score_split(model, tokenizer, task, "dev", max_length=config.max_length, prefix=prefix,
                            batch_size=config.eval_batch_size, examples=dev, progress=progress)
@@ -218,9 +220,11 @@ def class_weights(config: FinetuneConfig, task: Task, train: list) -> list[float
     """Balanced class weights n / (classes * n_class) over the training examples used, or None."""
     if config.class_weights is None:
         return None
-    if config.class_weights != "balanced" or task.kind != SEQUENCE:
-        raise FinetuneError(f"class_weights must be 'balanced' (or unset), for sequence classification only; "
-                            f"got {config.class_weights!r} for {task.kind}")
+    if config.class_weights != "balanced":
+        raise FinetuneError(f"class_weights must be 'balanced' or unset, not {config.class_weights!r}")
+    if task.kind != SEQUENCE:
+        raise FinetuneError(f"class_weights apply to sequence classification only, and {task.name} is "
+                            f"{task.kind}")
     counts = Counter(e.label for e in train)
     return [len(train) / (len(task.labels) * counts[label]) if counts[label] else 1.0
             for label in task.labels]
