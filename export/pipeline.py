@@ -126,8 +126,9 @@ def export_bundle(name_or_path: str, out: str | Path, options: ExportOptions | N
         if "torchscript" in variants:
             say("tracing TorchScript")
             metrics["torchscript_validation"] = _torchscript(source, tmp, options, prefix, max_length)
-        manifest.variants, checks = build_variants(tmp, variants, max_length=max_length, prefix=prefix,
-                                                   min_id_agreement=options.min_id_agreement, log=say)
+        manifest.variants, checks = build_variants(tmp, variants, task=source.task, max_length=max_length,
+                                                   prefix=prefix, min_id_agreement=options.min_id_agreement,
+                                                   log=say)
         metrics.update(checks)
         finish_bundle(tmp, manifest)
     say(f"wrote {out}")
@@ -181,11 +182,13 @@ def _manifest(source: SourceModel, exported, options: ExportOptions, prefix: str
         metrics={"onnx_validation": exported.validation.as_dict()})
 
 
-def build_variants(directory: Path, variants: list[str], *, max_length: int, prefix: str,
+def build_variants(directory: Path, variants: list[str], *, task: str, max_length: int, prefix: str,
                    min_id_agreement: float = 0.99, log: Log | None = None) -> tuple[dict[str, str], dict]:
     """Write the ORT-format and string-input variants of ``directory/model.onnx``.
 
-    Returns the manifest's ``variants`` (key -> file name) and the checks made on them.
+    A token classifier's string-input model also outputs ``token_offsets`` (SentencePiece
+    tokenizers), so an app can place entities in the text. Returns the manifest's ``variants``
+    (key -> file name) and the checks made on them.
     """
     from edgedistill.export.ort_format import convert_to_ort, validate_ort
 
@@ -199,7 +202,8 @@ def build_variants(directory: Path, variants: list[str], *, max_length: int, pre
     wanted = [key for key in ("string_input", "string_input_ort") if key in variants]
     if wanted:
         say("building the string-input model (tokenizer in the graph)")
-        check, ort_check = _string_variants(directory, wanted, max_length, prefix, min_id_agreement)
+        check, ort_check = _string_variants(directory, wanted, max_length, prefix, min_id_agreement,
+                                            token_offsets=task == "token-classification")
         checks["tokenizer_graph"] = check.as_dict()
         if ort_check is not None:
             checks["string_input_ort_validation"] = ort_check.as_dict()
@@ -220,15 +224,21 @@ def _token_batches(directory: Path, max_length: int, prefix: str) -> list[dict]:
 
 
 def _string_variants(directory: Path, wanted: list[str], max_length: int, prefix: str,
-                     min_id_agreement: float):
+                     min_id_agreement: float, *, token_offsets: bool):
     from edgedistill.export.ort_format import convert_to_ort, validate_ort
-    from edgedistill.export.tokenizer_graph import TEXT_INPUT, check_tokenizer_graph, string_input_model
+    from edgedistill.export.tokenizer_graph import (
+        TEXT_INPUT,
+        check_tokenizer_graph,
+        string_input_model,
+        tokenizer_kind,
+    )
     from edgedistill.export.validate import default_validation_texts, onnx_session
 
     model, tokenizer = directory / "model.onnx", directory / "tokenizer.json"
+    token_offsets = token_offsets and tokenizer_kind(tokenizer) == "Unigram"
     with tempfile.TemporaryDirectory(dir=directory.parent) as scratch:
         strings = string_input_model(model, tokenizer, Path(scratch) / VARIANT_FILES["string_input"],
-                                     max_length=max_length, prefix=prefix)
+                                     max_length=max_length, prefix=prefix, token_offsets=token_offsets)
         check = check_tokenizer_graph(strings, model, tokenizer, default_validation_texts(200),
                                       max_length=max_length, prefix=prefix, min_agreement=min_id_agreement)
         if "string_input" in wanted:
@@ -346,7 +356,7 @@ def _write_quantized(bundle: Path, source: Manifest, out: Path, model, report, d
             shutil.copy(model.path.parent / name, tmp / name.replace(model.path.name, "model.onnx", 1))
         shutil.copy(bundle / source.tokenizer_file, tmp / "tokenizer.json")
         rebuilt = [key for key in source.variants if key != "torchscript"]
-        variants, checks = build_variants(tmp, rebuilt, max_length=source.max_length,
+        variants, checks = build_variants(tmp, rebuilt, task=source.task, max_length=source.max_length,
                                           prefix=source.input_prefix, log=log)
         metrics = {**{k: v for k, v in source.metrics.items() if k != "torchscript_validation"}, **checks,
                    "dev": {"data": data.name, "sentences": len(data.texts), "metric": report.metric_name,

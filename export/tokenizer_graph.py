@@ -30,6 +30,7 @@ from edgedistill.export.errors import ExportError, TokenizerMismatch
 CONTRIB = "ai.onnx.contrib"
 FAIRSEQ_SPECIALS = ("<s>", "<pad>", "</s>", "<unk>")
 TEXT_INPUT = "text"
+TOKEN_OFFSETS = "token_offsets"
 
 
 # ------------------------------------------------------------------ SentencePiece from tokenizer.json
@@ -133,18 +134,23 @@ def _prefixed_text(g: _Graph, prefix: str) -> str:
     return g.one("StringConcat", [prefixes, TEXT_INPUT], domain=CONTRIB)
 
 
-def _sentencepiece_nodes(g: _Graph, data: dict, max_length: int, prefix: str) -> tuple[str, str]:
+def _sentencepiece_nodes(g: _Graph, data: dict, max_length: int, prefix: str,
+                         token_offsets: bool) -> tuple[str, str, str | None]:
     text = _prefixed_text(g, prefix)
     # nbest, alpha, add_bos, add_eos, reverse, fairseq (specials are placed by _dense_from_ragged)
     flags = [g.const([0]), g.const([0.0], np.float32), g.const([False], np.bool_), g.const([False], np.bool_),
              g.const([False], np.bool_), g.const([True], np.bool_)]
-    tokens, splits, _ = g.op("SentencepieceTokenizer", [text, *flags], outputs=3, domain=CONTRIB,
-                             model=sentencepiece_model_from_tokenizer_json(data))
-    return _dense_from_ragged(g, g.one("Cast", [tokens], to=7), splits, max_length)
+    tokens, splits, starts = g.op("SentencepieceTokenizer", [text, *flags], outputs=3, domain=CONTRIB,
+                                  model=sentencepiece_model_from_tokenizer_json(data))
+    byte_starts = g.one("Cast", [starts], to=7) if token_offsets else None
+    return _dense_from_ragged(g, g.one("Cast", [tokens], to=7), splits, max_length, byte_starts)
 
 
-def _dense_from_ragged(g: _Graph, tokens: str, splits: str, max_length: int) -> tuple[str, str]:
-    """[N, W] ids = <s> tokens[:max_length-2] </s> <pad>..., and the attention mask."""
+def _dense_from_ragged(g: _Graph, tokens: str, splits: str, max_length: int,
+                       byte_starts: str | None = None) -> tuple[str, str, str | None]:
+    """[N, W] ids = <s> tokens[:max_length-2] </s> <pad>..., the attention mask, and optionally
+    ``token_offsets``: the UTF-8 byte where each token starts in the text the tokenizer saw (prefix
+    included), -1 for <s>, </s> and padding."""
     budget = g.const(max_length - 2)
     ends, starts = g.one("Slice", [splits, g.const([1]), g.const([2**62])]), \
         g.one("Slice", [splits, g.const([0]), g.const([-1])])
@@ -161,8 +167,8 @@ def _dense_from_ragged(g: _Graph, tokens: str, splits: str, max_length: int) -> 
     batch = g.one("Shape", [splits])
     batch = g.one("Sub", [batch, g.const([1])])
     width = g.one("Add", [g.one("ReduceMax", [lengths], keepdims=1), g.const([2])])
-    pad = g.one("ConstantOfShape", [g.one("Concat", [batch, width], axis=0)],
-                value=_tensor_attr(1))
+    shape = g.one("Concat", [batch, width], axis=0)
+    pad = g.one("ConstantOfShape", [shape], value=_tensor_attr(1))
     index = g.one("Concat", [g.one("Unsqueeze", [kept["row"], g.const([1])]),
                              g.one("Unsqueeze", [kept["column"], g.const([1])])], axis=1)
     dense = g.one("ScatterND", [pad, index, kept["tokens"]])
@@ -172,13 +178,17 @@ def _dense_from_ragged(g: _Graph, tokens: str, splits: str, max_length: int) -> 
     with_bos = g.one("Where", [g.one("Equal", [columns, g.const(0)]), g.const(0), dense])
     ids = g.one("Where", [g.one("Equal", [columns, last]), g.const(2), with_bos], name="input_ids")
     mask = g.one("Cast", [g.one("LessOrEqual", [columns, last])], to=7, name="attention_mask")
-    return ids, mask
+    offsets = None
+    if byte_starts is not None:
+        offsets = g.one("ScatterND", [g.one("ConstantOfShape", [shape], value=_tensor_attr(-1)), index,
+                                      g.one("Compress", [byte_starts, keep])], name=TOKEN_OFFSETS)
+    return ids, mask, offsets
 
 
 def _tensor_attr(value: int):
     from onnx import helper
 
-    return helper.make_tensor("pad", 7, [1], [value])
+    return helper.make_tensor("fill", 7, [1], [value])
 
 
 def _wordpiece_nodes(g: _Graph, data: dict, max_length: int, prefix: str) -> tuple[str, str]:
@@ -196,22 +206,34 @@ def _wordpiece_nodes(g: _Graph, data: dict, max_length: int, prefix: str) -> tup
             g.one("Unsqueeze", [mask, g.const([0])], name="attention_mask"))
 
 
+def tokenizer_kind(tokenizer_json: str | Path) -> str | None:
+    data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
+    return (data.get("model") or {}).get("type")
+
+
 def tokenizer_graph(tokenizer_json: str | Path, *, max_length: int, prefix: str = "", opset: int = 17,
-                    with_token_type_ids: bool = False):
-    """An ONNX graph from ``text`` (string [N]) to ``input_ids`` and ``attention_mask`` (int64 [N, W])."""
+                    with_token_type_ids: bool = False, token_offsets: bool = False):
+    """An ONNX graph from ``text`` (string [N]) to ``input_ids`` and ``attention_mask`` (int64 [N, W]).
+
+    ``token_offsets`` adds that output too (SentencePiece only): where each token starts, in UTF-8
+    bytes of the prefixed text, -1 for special tokens and padding; an app needs it to place entities.
+    """
     from onnx import TensorProto, helper
 
     data = json.loads(Path(tokenizer_json).read_text(encoding="utf-8"))
     kind = (data.get("model") or {}).get("type")
     g = _Graph()
     if kind == "Unigram":
-        batch, (ids, mask) = None, _sentencepiece_nodes(g, data, max_length, prefix)
+        batch, (ids, mask, offsets) = None, _sentencepiece_nodes(g, data, max_length, prefix, token_offsets)
     elif kind == "WordPiece":
-        batch, (ids, mask) = 1, _wordpiece_nodes(g, data, max_length, prefix)
+        if token_offsets:
+            raise ExportError("token offsets in the graph are available for SentencePiece tokenizers only")
+        batch, (ids, mask), offsets = 1, _wordpiece_nodes(g, data, max_length, prefix), None
     else:
         raise ExportError(f"no in-graph tokenizer for a {kind} tokenizer (SentencePiece Unigram and "
                           f"WordPiece are supported)")
-    outputs = [helper.make_tensor_value_info(name, TensorProto.INT64, [batch, None]) for name in (ids, mask)]
+    names = [name for name in (ids, mask, offsets) if name]
+    outputs = [helper.make_tensor_value_info(name, TensorProto.INT64, [batch, None]) for name in names]
     if with_token_type_ids:
         g.one("Mul", [ids, g.const(0)], name="token_type_ids")
         outputs.append(helper.make_tensor_value_info("token_type_ids", TensorProto.INT64, [batch, None]))
@@ -222,8 +244,9 @@ def tokenizer_graph(tokenizer_json: str | Path, *, max_length: int, prefix: str 
 
 
 def string_input_model(model_path: str | Path, tokenizer_json: str | Path, out_path: str | Path, *,
-                       max_length: int, prefix: str = "") -> Path:
-    """Write the model with the tokenizer in front of it: input ``text`` (string), same outputs."""
+                       max_length: int, prefix: str = "", token_offsets: bool = False) -> Path:
+    """Write the model with the tokenizer in front of it: input ``text`` (string), the model's outputs
+    (first, in their order), then ``token_offsets`` if asked for."""
     import onnx
     from onnx import compose
 
@@ -231,9 +254,13 @@ def string_input_model(model_path: str | Path, tokenizer_json: str | Path, out_p
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     inputs = [i.name for i in model.graph.input]
     tokens = tokenizer_graph(tokenizer_json, max_length=max_length, prefix=prefix, opset=opset,
-                             with_token_type_ids="token_type_ids" in inputs)
+                             with_token_type_ids="token_type_ids" in inputs, token_offsets=token_offsets)
     tokens.ir_version = model.ir_version
     merged = compose.merge_models(tokens, model, io_map=[(name, name) for name in inputs])
+    order = [o.name for o in model.graph.output] + ([TOKEN_OFFSETS] if token_offsets else [])
+    outputs = {o.name: o for o in merged.graph.output}
+    del merged.graph.output[:]
+    merged.graph.output.extend(outputs[name] for name in order)
     out_path = Path(out_path)
     onnx.save(merged, str(out_path), save_as_external_data=merged.ByteSize() > 1_800_000_000,
               location=out_path.name + ".data")

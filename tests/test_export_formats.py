@@ -113,3 +113,33 @@ def test_byte_level_bpe_is_refused_clearly(tmp_path, fixture_texts):
     tokenizer.backend_tokenizer.save(str(tmp_path / "t.json"))
     with pytest.raises(ExportError, match="BPE"):
         tokenizer_graph(tmp_path / "t.json", max_length=64)
+
+
+def test_token_classifier_string_model_reports_token_offsets(tmp_path, fixture_texts):
+    """An app places entities with ``token_offsets``: each token's UTF-8 start in the prefixed text."""
+    from tokenizers import Tokenizer
+
+    from edgedistill.export.onnx_export import export_onnx
+    from edgedistill.export.tokenizer_graph import TEXT_INPUT, TOKEN_OFFSETS, string_input_model
+    from edgedistill.fixtures import tiny_model
+
+    tiny = tiny_model("xlmr", "token-classification", texts=fixture_texts)
+    tiny.tokenizer.backend_tokenizer.save(str(tmp_path / "tokenizer.json"))
+    export_onnx(tiny.model, tiny.tokenizer, tmp_path / "model.onnx", max_length=16)
+    path = string_input_model(tmp_path / "model.onnx", tmp_path / "tokenizer.json", tmp_path / "s.onnx",
+                              max_length=16, prefix="query: ", token_offsets=True)
+    session = onnx_session(path, custom_ops=True)
+    assert [o.name for o in session.get_outputs()] == ["logits", TOKEN_OFFSETS]
+    texts = ["Ọjọ́ ìbí mi 🎉 Kano", "Ina son wannan waka sosai a Abuja da Kano kuma a Legas yau da gobe"]
+    logits, offsets = session.run(None, {TEXT_INPUT: np.array(texts, dtype=object)})
+    assert offsets.shape == logits.shape[:2] and offsets.dtype == np.int64
+    reference = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    for row, text in zip(offsets, texts, strict=True):
+        prefixed = "query: " + text
+        encoding = reference.encode(prefixed)
+        real = row[row >= 0]
+        assert row[0] == -1 and len(real) == min(len(encoding.ids), 16) - 2  # truncated to 16 tokens
+        # a "▁word" piece starts at the space before the word: bytes, not characters, count
+        starts = [len(prefixed[:start].encode()) for start, _ in encoding.offsets[1:-1]]
+        assert all(abs(int(a) - b) <= 1 for a, b in zip(real, starts, strict=False)), (real, starts)
+    assert offsets[0, -1] == -1  # the shorter text is padded with -1
