@@ -51,13 +51,15 @@ def _bundle_errors_as_click():
 @click.option("--opset", type=click.IntRange(min=14), default=17, show_default=True)
 @click.option("--backend", type=click.Choice(["auto", "optimum", "torch"]), default="auto", show_default=True,
               help="auto: optimum-onnx where it supports the architecture, else torch.onnx.")
+@click.option("--external-data", is_flag=True,
+              help="Write the weights to model.onnx.data even under 2 GB (always done beyond).")
 @click.option("--pooling", type=click.Choice(["mean", "cls"]), help="Embedding models only.")
 @click.option("--min-id-agreement", type=click.FloatRange(0, 1), default=0.99, show_default=True,
               help="Share of real sentences on which the in-graph tokenizer must give tokenizer.json's ids.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest (without hashes) as JSON.")
 def export(model: str, out: Path, task, target, variants, max_length, input_prefix, optimize, opset,
-           backend, pooling, min_id_agreement, overwrite, as_json) -> None:
+           backend, external_data, pooling, min_id_agreement, overwrite, as_json) -> None:
     """Export MODEL to an FP32 bundle: model.onnx, tokenizer.json and edgedistill.json.
 
     MODEL is a model directory (fine-tuned, distilled or trimmed), the built-in "e5-small", or a hub
@@ -76,7 +78,8 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
         raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
     options = ExportOptions(task=task, max_length=max_length, target=target, variants=list(variants),
                             optimize=optimize, opset=opset, backend=backend, input_prefix=input_prefix,
-                            pooling=pooling, min_id_agreement=min_id_agreement)
+                            external_data=True if external_data else None, pooling=pooling,
+                            min_id_agreement=min_id_agreement)
     with _bundle_errors_as_click():
         manifest = export_bundle(model, out, options, overwrite=overwrite, log=_echo_err)
     if as_json:

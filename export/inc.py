@@ -21,7 +21,11 @@ import numpy as np
 from edgedistill.export.errors import ExportError
 from edgedistill.export.quantize import QuantizedModel, SchemeError, _Scheme, register_scheme
 
-INC_TOLERANCE = 0.05  # ONNX Runtime's integer kernels vs PyTorch's fake-quant arithmetic, on logits
+# ONNX Runtime's integer kernels vs PyTorch's fake-quant arithmetic, on logits: a float rounding that
+# flips one activation's 8-bit code early in the network propagates (0.11 measured on e5-small's 12
+# layers). A broken export (a mis-folded weight) is off by far more, and the accuracy gate judges the
+# ONNX file itself on dev data.
+INC_TOLERANCE = 0.25
 
 
 @register_scheme

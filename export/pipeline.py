@@ -38,6 +38,7 @@ class ExportOptions:
     optimize: bool = False
     opset: int = 17
     backend: str = "auto"
+    external_data: bool | None = None  # None: weights in model.onnx.data only beyond 2 GB
     input_prefix: str | None = None  # None: the fine-tuning prefix, else the model's query prefix
     pooling: str | None = None  # embedding models: "mean" or "cls"
     normalize_embeddings: bool | None = None  # None: yes for mean-pooled e5-style models
@@ -140,8 +141,8 @@ def _export_model(source: SourceModel, tmp: Path, options: ExportOptions, prefix
 
     return export_onnx(source.model, source.tokenizer, tmp / "model.onnx", task=source.task,
                        max_length=max_length, opset=options.opset, backend=options.backend,
-                       optimize=options.optimize, validation_texts=options.validation_texts,
-                       input_prefix=prefix)
+                       external_data=options.external_data, optimize=options.optimize,
+                       validation_texts=options.validation_texts, input_prefix=prefix)
 
 
 def _torchscript(source: SourceModel, tmp: Path, options: ExportOptions, prefix: str,

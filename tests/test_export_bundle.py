@@ -165,3 +165,20 @@ def test_quantize_without_dev_data_asks_for_it(android_bundle, tmp_path):
     (copy / "edgedistill.json").write_text(json.dumps(manifest))
     result = CliRunner().invoke(main, ["quantize", str(copy), "--out", str(tmp_path / "q")])
     assert result.exit_code == 1 and "--data" in result.output
+
+
+def test_external_data_bundle_runs_and_quantizes(model_dir, tmp_path):
+    """Weights in model.onnx.data (as beyond 2 GB): hashed, loaded by the runtime, quantized."""
+    from edgedistill.export.gate import escalation_ladder
+    from edgedistill.export.pipeline import ExportOptions, dev_data, export_bundle, quantize_bundle
+    from edgedistill.export.quantize import DynamicScheme
+    from edgedistill.runtime import Predictor
+
+    fp32 = export_bundle(str(model_dir), tmp_path / "fp32", ExportOptions(external_data=True))
+    assert {"model.onnx", "model.onnx.data"} <= set(fp32.files)
+    data = dev_data(fp32.source["task"]["data"], fp32.task, fp32.labels, limit=40)
+    ladder = escalation_ladder(DynamicScheme())
+    int8, report = quantize_bundle(tmp_path / "fp32", tmp_path / "int8", ladder, data)
+    assert "model.onnx.data" in int8.files and report.chosen is not None
+    for bundle in ("fp32", "int8"):
+        assert len(Predictor(tmp_path / bundle).classify(["Ina son ka"])) == 1
