@@ -158,6 +158,10 @@ def test_ablation_variants_keep_some_terms_and_rescale_their_weights(tmp_path):
         variant_config(comet, "x", ("hidden",), tmp_path)
     with pytest.raises(DistillConfigError, match="NAME=TYPE"):
         parse_variants(["kd"])
+    parsed = parse_variants(["deep=kl;student.init=teacher-layers;training.epochs=1"])
+    deep = variant_config(comet, "deep", parsed["deep"], tmp_path)
+    assert deep.student.init == "teacher-layers" and deep.training.epochs == 1.0
+    assert [t.type for t in deep.losses] == ["kl"] and deep.output_dir == str(tmp_path / "deep")
 
 
 def test_toml_writer_handles_nesting_quoting_and_leaves_out_none():

@@ -109,6 +109,16 @@ def test_projected_embeddings_are_the_teacher_table_on_its_top_directions(tokeni
     assert kept > random_kept  # the top principal directions keep more of the table than random ones
 
 
+def test_a_pretrained_bare_encoder_becomes_a_classifier_with_the_teachers_labels(tokenizers, tmp_path):
+    encoder = teacher_of(tokenizers, "bert", head="base", layers=1)
+    encoder.save_pretrained(tmp_path / "encoder")
+    tokenizers["bert"].save_pretrained(tmp_path / "encoder")
+    teacher = teacher_of(tokenizers, "bert", head="sequence-classification", layers=2)
+    student = build_student(teacher, StudentConfig(init="pretrained", path=str(tmp_path / "encoder")))
+    assert type(student) is type(teacher) and student.config.id2label == teacher.config.id2label
+    assert_same_state(layer_state(student, 0), layer_state(encoder, 0))
+
+
 def test_copied_embeddings_need_the_same_width(tokenizers):
     teacher = teacher_of(tokenizers, "bert")
     same = fresh_student(teacher, num_layers=1, embeddings="copy")

@@ -21,16 +21,28 @@ TEACHER_SCORES = "teacher-scores.json"
 
 
 def parse_variants(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, ...]]:
-    """``["kd=kl", "ce=kl,labels:0.5"]`` -> ``{"kd": ("kl",), "ce": ("kl", "labels:0.5")}``."""
+    """``["kd=kl", "ce=kl,labels:0.5;student.init=pretrained"]`` ->
+    ``{"kd": ("kl",), "ce": ("kl", "labels:0.5", "student.init=pretrained")}``.
+
+    After the loss types, ``;KEY=VALUE`` parts change any other key of that variant's config.
+    """
     if not items:
         return dict(DEFAULT_VARIANTS)
     variants = {}
     for item in items:
-        name, _, types = item.partition("=")
-        if not name or not types:
-            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[:WEIGHT][,TYPE...] (e.g. kd=kl)")
-        variants[name.strip()] = tuple(t.strip() for t in types.split(",") if t.strip())
+        name, _, spec = item.partition("=")
+        types, *overrides = spec.split(";")
+        if not name.strip() or not types.strip() or any("=" not in o for o in overrides):
+            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[:WEIGHT][,TYPE...][;KEY=VALUE...] "
+                                     f"(e.g. kd=kl)")
+        terms = tuple(t.strip() for t in types.split(",") if t.strip())
+        variants[name.strip()] = terms + tuple(o.strip() for o in overrides)
     return variants
+
+
+def _split_variant(spec: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Loss-term parts and KEY=VALUE override parts of a parsed variant."""
+    return tuple(p for p in spec if "=" not in p), tuple(p for p in spec if "=" in p)
 
 
 def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], runs: Path) -> DistillConfig:
@@ -38,14 +50,21 @@ def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], run
 
     Without weights the kept terms are rescaled to the recipe's total weight. ``TYPE:WEIGHT`` sets a
     term's weight (the other named terms keep the recipe's) and may add a type the recipe lacks, with
-    that type's defaults (e.g. ``labels:0.5`` adds cross-entropy on the gold labels).
+    that type's defaults (e.g. ``labels:0.5`` adds cross-entropy on the gold labels). ``KEY=VALUE``
+    parts override any other key (``student.init=teacher-layers``).
     """
+    from edgedistill.distill.recipes import apply_overrides
+
+    types, overrides = _split_variant(types)
     specs = [_term_spec(item, name) for item in types]
     if all(weight is None for _, weight in specs):
         terms = _rescaled(config, name, {kind for kind, _ in specs})
     else:
         terms = [term for kind, weight in specs for term in _weighted(config, name, kind, weight)]
-    return config.replace(name=f"{config.name}-{name}", losses=terms, output_dir=str(runs / name))
+    changed = config.replace(losses=terms)
+    if overrides:
+        changed = apply_overrides(changed, list(overrides))
+    return changed.replace(name=f"{config.name}-{name}", output_dir=str(runs / name))
 
 
 def _term_spec(item: str, variant: str) -> tuple[str, float | None]:
@@ -95,7 +114,7 @@ def run_ablation(config: DistillConfig, variants: dict[str, tuple[str, ...]], ru
     # The variant with the most terms runs first, so that its teacher pass fills the cache the
     # others read; the table keeps the order given.
     results = {}
-    for name in sorted(variants, key=lambda n: -len(variants[n])):
+    for name in sorted(variants, key=lambda n: -len(_split_variant(variants[n])[0])):
         results[name] = _variant_results(variant_config(config, name, variants[name], runs), progress)
     rows = {name: results[name] for name in variants}
     teacher = teacher_scores(config, runs, progress)
@@ -231,6 +250,12 @@ def format_table(config: DistillConfig, rows: dict[str, dict], teacher: dict,
     return "\n".join(lines) + "\n"
 
 
+def _describe_variant(name: str, spec: tuple[str, ...]) -> str:
+    terms, overrides = _split_variant(spec)
+    text = f"`{name}` keeps {', '.join(terms)}"
+    return text + (f" with {', '.join(f'`{o}`' for o in overrides)}" if overrides else "")
+
+
 def _teacher_outputs(training) -> str:
     if training.cache_teacher:
         return f"cached on disk (top-{training.top_k} logits, chosen attention maps), computed once"
@@ -259,7 +284,7 @@ def _settings(config: DistillConfig, rows: dict[str, dict], teacher: dict, varia
         f"{training.precision}, word embeddings "
         f"{'frozen' if training.freeze_word_embeddings else 'trained'}; "
         f"teacher outputs {_teacher_outputs(training)}",
-        "- variants: " + "; ".join(f"`{n}` keeps {', '.join(t)}" for n, t in variants.items())
+        "- variants: " + "; ".join(_describe_variant(n, spec) for n, spec in variants.items())
         + " (kept weights rescaled to the recipe's total)",
         f"- machine: {env.get('cpu')}, torch {env.get('torch')} with {env.get('torch_threads')} threads, "
         f"device {env.get('device')}",

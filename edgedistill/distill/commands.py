@@ -105,7 +105,9 @@ def format_summary(results: dict, output_dir: Path) -> str:
               help="A student trained with only the recipe's loss terms of these types, e.g. "
                    "kd=kl, attention=attention, both=kl,attention (repeatable; default: those three). "
                    "Kept weights are rescaled to the recipe's total unless given as TYPE:WEIGHT, which "
-                   "can also add a term the recipe lacks (both+labels=kl,attention,labels:0.5).")
+                   "can also add a term the recipe lacks (both+labels=kl,attention,labels:0.5); "
+                   "';KEY=VALUE' parts change other keys for that variant "
+                   "(layers=kl;student.init=teacher-layers).")
 @click.option("--teacher", help="Teacher (sets teacher.model).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--runs", type=click.Path(file_okay=False, path_type=Path), default="runs/distill/ablation",

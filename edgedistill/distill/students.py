@@ -211,10 +211,19 @@ def reduced_student(teacher_model: PreTrainedModel, hidden_size: int, method: st
 
 
 def pretrained_student(teacher_model: PreTrainedModel, path: str) -> PreTrainedModel:
-    """The model at ``path`` as it is, loaded with the teacher's head class."""
+    """The model at ``path``, loaded with the teacher's head class (and labels, for a classifier).
+
+    A bare encoder (e.g. a task-agnostic student) gets a new classification head this way.
+    """
     from edgedistill.teachers import load_teacher
 
-    student = load_teacher(path, head=head_of(teacher_model)).model
+    head = head_of(teacher_model)
+    kwargs = {"attn_implementation": teacher_model.config._attn_implementation}
+    if head in ("sequence-classification", "token-classification"):
+        config = teacher_model.config
+        kwargs.update(num_labels=config.num_labels, id2label=config.id2label, label2id=config.label2id,
+                      ignore_mismatched_sizes=True)
+    student = load_teacher(path, head=head, **kwargs).model
     _check_family(student)
     student.train()
     return student
