@@ -130,7 +130,9 @@ def load_run_teacher(spec: TeacherConfig, *, eager_attention: bool = False) -> T
     location = resolve_teacher(spec.model)
     head = spec.head if spec.head != "auto" else head_from_directory(location)
     kwargs = {"attn_implementation": "eager"} if eager_attention else {}
+    fingerprint = teacher_fingerprint(location)  # before loading: the files may be replaced mid-run
     teacher = load_teacher(location, head=head, **kwargs)
+    teacher.fingerprint = fingerprint
     teacher.provenance = teacher.provenance or {}
     freeze(teacher.model)
     return teacher
@@ -206,7 +208,7 @@ def _prepare_cache(config: DistillConfig, args: TrainingArguments, teacher, data
 
     root = Path(config.training.cache_dir) if config.training.cache_dir else cache_root() / "teacher-outputs"
     items = items_for(needs, config.training.top_k)
-    cache = TeacherCache.for_run(root, teacher.path, data.fingerprint(), items)
+    cache = TeacherCache.for_run(root, teacher.fingerprint, data.fingerprint(), items)
     with args.main_process_first(desc="teacher cache"):
         report = cache.ensure(teacher.model, data.features, DistillCollator(teacher.tokenizer.pad_token_id),
                               row_mode=data.row_mode, batch_size=config.training.eval_batch_size)
@@ -262,7 +264,7 @@ def _results(config: DistillConfig, teacher, student, data: DistillData, trainer
     return {
         "recipe": config.name,
         "teacher": {"model": config.teacher.model, "display_name": teacher.display_name,
-                    "fingerprint": teacher_fingerprint(teacher.path), "shape": shape_of(teacher.model),
+                    "fingerprint": teacher.fingerprint, "shape": shape_of(teacher.model),
                     "parameters": count_parameters(teacher.model).as_dict()},
         "student": {"init": config.student.init, "shape": shape_of(student),
                     "parameters": count_parameters(student).as_dict()},

@@ -78,9 +78,9 @@ class TeacherCache:
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
-    def for_run(cls, root: str | Path, teacher_location, data_fingerprint: str,
+    def for_run(cls, root: str | Path, teacher_fingerprint: str, data_fingerprint: str,
                 items: list[str]) -> TeacherCache:
-        return cls(Path(root) / f"{teacher_fingerprint(teacher_location)}-{data_fingerprint}", items)
+        return cls(Path(root) / f"{teacher_fingerprint}-{data_fingerprint}", items)
 
     # -- writing
 

@@ -40,6 +40,7 @@ class Teacher:
     tokenizer: object
     display_name: str
     provenance: dict = field(default_factory=dict)
+    fingerprint: str = ""  # set by runs that cache its outputs (edgedistill.distill.teacher_cache)
 
 
 def builtin_teacher_dir(name: str, *, cache_dir: Path | None = None, rebuild: bool = False) -> Path:
