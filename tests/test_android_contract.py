@@ -149,13 +149,11 @@ def test_the_string_model_tags_like_the_runtime(bundles, ner_sentences, tweets):
 
 def test_the_token_model_reports_where_tokens_start(bundles, ner_sentences):
     """The app places entities from a `token_offsets` output (UTF-8 start of each token, -1 for <s>,
-    </s> and padding; see TokenAlignment.java). The export stage does not write it yet."""
+    </s> and padding; see TokenAlignment.java) that the export stage writes for string-input taggers."""
     bundle = bundles["token-classification"]
     _, session = app_session(bundle)
     outputs = [o.name for o in session.get_outputs()]
-    if TOKEN_OFFSETS not in outputs:
-        pytest.skip(f"the android token-classification model has no {TOKEN_OFFSETS!r} output yet (outputs: "
-                    f"{outputs}), so the app cannot place entities; requested from the export stage")
+    assert TOKEN_OFFSETS in outputs, f"the android tagger has no {TOKEN_OFFSETS!r} output: {outputs}"
     tokenize = load_demo_script("make_golden")._graph_tokenizer(bundle / "tokenizer.json")
     for text in ner_sentences:
         starts = run_one(session, TOKEN_OFFSETS, text)
