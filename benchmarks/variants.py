@@ -141,8 +141,7 @@ def load_pytorch(spec: VariantSpec, seq_len: int, batch_size: int, threads: int)
     import torch
     import transformers
 
-    from edgedistill.accounting import count_parameters
-    from edgedistill.benchmarks.flops import architecture_from_config
+    from edgedistill.accounting import count_parameters, encoder_shape
 
     torch.set_num_threads(threads)
     folder = Path(spec.path)
@@ -165,7 +164,7 @@ def load_pytorch(spec: VariantSpec, seq_len: int, batch_size: int, threads: int)
     counts = count_parameters(model).as_dict()
     weights = list(folder.glob("*.safetensors")) or list(folder.glob("*.bin"))
     metrics = _results_metrics(folder)
-    return LoadedVariant(run, architecture_from_config(config), counts, _dir_size(weights), metrics)
+    return LoadedVariant(run, encoder_shape(config), counts, _dir_size(weights), metrics)
 
 
 def load_torchscript(spec: VariantSpec, seq_len: int, batch_size: int, threads: int

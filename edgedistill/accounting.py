@@ -49,3 +49,20 @@ def count_parameters(model) -> ParamCount:
         if param is not word and ".embeddings." in f".{name}":
             other_embeddings += param.numel()
     return ParamCount(total=total, word_embeddings=word.numel(), other_embeddings=other_embeddings)
+
+
+def encoder_shape(config) -> dict:
+    """The encoder shape from a Hugging Face config (BERT, XLM-R, RoBERTa, e5), as bundles record it.
+
+    A head-pruned model keeps its original ``num_attention_heads`` in the config and lists the removed
+    heads in ``pruned_heads``; ``heads_per_layer`` then says what each layer really computes.
+    """
+    shape = {"layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
+             "heads": config.num_attention_heads, "intermediate_size": config.intermediate_size,
+             "vocab_size": config.vocab_size, "model_type": config.model_type}
+    pruned_heads = getattr(config, "pruned_heads", None) or {}
+    pruned = {int(layer): len(set(heads)) for layer, heads in pruned_heads.items()}
+    if any(pruned.values()):
+        shape["heads_per_layer"] = [config.num_attention_heads - pruned.get(layer, 0)
+                                    for layer in range(config.num_hidden_layers)]
+    return shape

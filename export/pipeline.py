@@ -157,7 +157,7 @@ def _torchscript(source: SourceModel, tmp: Path, options: ExportOptions, prefix:
 
 def _manifest(source: SourceModel, exported, options: ExportOptions, prefix: str,
               max_length: int) -> Manifest:
-    from edgedistill.accounting import count_parameters
+    from edgedistill.accounting import count_parameters, encoder_shape
     from edgedistill.export.torch_model import encoder_for_task, labels_of
 
     config = encoder_for_task(source.model, source.task).config
@@ -172,9 +172,7 @@ def _manifest(source: SourceModel, exported, options: ExportOptions, prefix: str
             options.normalize_embeddings if options.normalize_embeddings is not None
             else source.provenance.get("pooling") == "mean"),
         input_prefix=prefix,
-        architecture={"layers": config.num_hidden_layers, "hidden_size": config.hidden_size,
-                      "heads": config.num_attention_heads, "intermediate_size": config.intermediate_size,
-                      "vocab_size": config.vocab_size, "model_type": config.model_type},
+        architecture=encoder_shape(config),
         parameters=count_parameters(source.model).as_dict(),
         source={"model": source.location, "display_name": source.display_name,
                 "export": {"backend": exported.backend, "opset": exported.opset,

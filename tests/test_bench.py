@@ -61,6 +61,27 @@ def test_flops_by_hand():
     assert forward_flops({}, 128, 1) is None
 
 
+def test_flops_count_only_the_heads_a_pruned_model_kept():
+    """A layer with 3 of 12 heads (head size 32) left: its attention is 96 wide, its FFN unchanged."""
+    full = 4 * 384**2 + 2 * 384 * 1536 + 2 * 128 * 384
+    pruned = 4 * 384 * 96 + 2 * 384 * 1536 + 2 * 128 * 96
+    assert encoder_flops_per_token(2, 384, 1536, 128, 12, [12, 3]) == 2 * (full + pruned)
+
+
+def test_encoder_shape_records_pruned_heads(tmp_path):
+    import transformers
+
+    from edgedistill.accounting import encoder_shape
+
+    config = transformers.BertConfig(vocab_size=50, num_hidden_layers=3, hidden_size=64,
+                                     num_attention_heads=4, intermediate_size=128)
+    model = transformers.BertModel(config)
+    assert "heads_per_layer" not in encoder_shape(model.config)
+    model.prune_heads({1: [0, 2], 2: [3]})
+    model.save_pretrained(tmp_path)  # JSON turns the layer numbers into strings
+    assert encoder_shape(transformers.AutoConfig.from_pretrained(tmp_path))["heads_per_layer"] == [4, 2, 3]
+
+
 def test_interleaved_run_gives_ratios_against_the_reference(models):
     specs = [parse_variant(f"a={models / 'bundle-a'}"), parse_variant(f"b={models / 'bundle-b'}"),
              parse_variant(f"torch={models / 'hf'}")]
