@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING
 
 import torch
 import transformers
-from transformers import TrainingArguments
+from transformers import PrinterCallback, TrainingArguments
 
 from edgedistill.accounting import count_parameters
-from edgedistill.atomic import atomic_directory
+from edgedistill.atomic import atomic_directory, atomic_write_text
 from edgedistill.distill.config import (
     AttentionTerm,
     DistillConfig,
@@ -43,6 +43,7 @@ from edgedistill.distill.teacher_cache import TeacherCache, items_for, teacher_f
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.finetune import TASK_FILE
+from edgedistill.training_guard import resume_point
 
 if TYPE_CHECKING:
     from edgedistill.teachers import Teacher
@@ -89,13 +90,16 @@ def distill(config: DistillConfig, *, overwrite: bool = False, progress: bool = 
     trainer = DistillationTrainer(model=module, args=args, train_dataset=data.features,
                                   data_collator=DistillCollator(teacher.tokenizer.pad_token_id, cache),
                                   teacher=None if cache else teacher.model)
-    train_seconds = _train(trainer, config)
+    if not progress:
+        trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, breaking --json
+    train_seconds, resumed_from = _train(trainer, config)
     if not trainer.is_world_process_zero():
         return DistillOutcome({}, student, output_dir)
     student.eval()
     scores = _evaluate(student, teacher.tokenizer, data, config, progress)
     results = _results(config, teacher, student, data, trainer, scores, cache_report, train_seconds,
                        time.time() - started)
+    results["training"]["resumed_from"] = resumed_from  # if set, times cover the last part only
     write_student(output_dir, student, teacher, data, config, results, overwrite)
     if not config.training.keep_checkpoints:
         shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
@@ -215,23 +219,25 @@ def _prepare_cache(config: DistillConfig, args: TrainingArguments, teacher, data
     return cache, report.as_dict()
 
 
-def _train(trainer: DistillationTrainer, config: DistillConfig) -> float:
-    """Train, resuming from the last checkpoint of the same run; return seconds spent training."""
+def _train(trainer: DistillationTrainer, config: DistillConfig) -> tuple[float, str | None]:
+    """Train, resuming from the last complete checkpoint of the same run.
+
+    Returns the seconds spent training and the name of the checkpoint it resumed from (or None).
+    """
     folder = checkpoint_dir(config)
     run_config = json.dumps(config.to_dict(), sort_keys=True)
     saved = folder / RUN_CONFIG_FILE
-    resume = False
+    resume = None
     if saved.is_file():
         if saved.read_text() != run_config:
             raise DistillError(f"checkpoint directory {folder} holds a different run; remove it or change "
                                f"output_dir")
-        resume = any(folder.glob("checkpoint-*"))
+        resume = resume_point(folder, clean=trainer.is_world_process_zero())
     if trainer.is_world_process_zero():
-        folder.mkdir(parents=True, exist_ok=True)
-        saved.write_text(run_config)
+        atomic_write_text(saved, run_config)
     started = time.time()
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    return time.time() - started
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return time.time() - started, resume.name if resume else None
 
 
 def _evaluate(student, tokenizer, data: DistillData, config: DistillConfig, progress: bool) -> dict:

@@ -22,6 +22,7 @@ from transformers import Trainer
 
 from edgedistill.distill.losses import DistillationObjective, Needs, Signals, forward_signals
 from edgedistill.distill.teacher_cache import teacher_signals_from_batch
+from edgedistill.training_guard import StopOnNonFinite, check_loss
 
 OBJECTIVE_FILE = "distill-objective.safetensors"
 STUDENT_WEIGHTS = "model.safetensors"
@@ -61,6 +62,7 @@ class DistillationTrainer(Trainer):
         if teacher is not None:
             freeze(teacher)
             teacher.to(self.args.device)
+        self.add_callback(StopOnNonFinite(Path(self.args.output_dir)))
         self._part_sums: dict[str, float] = {}
         self._part_count = 0
 
@@ -71,6 +73,8 @@ class DistillationTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         teacher = teacher_signals_from_batch(inputs) or self._run_teacher(inputs)
         outputs = model(**inputs, teacher=teacher)
+        if model.training:
+            check_loss(outputs["loss"], self.state.global_step + 1, Path(self.args.output_dir))
         self._remember(outputs["parts"])
         return (outputs["loss"], outputs) if return_outputs else outputs["loss"]
 

@@ -22,13 +22,14 @@ import transformers
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
 import edgedistill
-from edgedistill.atomic import atomic_directory
+from edgedistill.atomic import atomic_directory, atomic_write_text
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.config import FinetuneConfig
 from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import collator_for, score_split
 from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, TaskError, load_task, subsample
+from edgedistill.training_guard import StopOnNonFinite, check_loss, resume_point
 
 TASK_FILE = "edgedistill-task.json"
 RESULTS_FILE = "results.json"
@@ -182,16 +183,22 @@ class _TaskTrainer(Trainer):
         self.dev_scorer = dev_scorer
         self.head_learning_rate = head_learning_rate
         self.class_weights = torch.tensor(class_weights) if class_weights else None
+        self.add_callback(StopOnNonFinite(Path(self.args.output_dir)))
 
     def compute_loss(self, model, inputs, return_outputs: bool = False, num_items_in_batch=None):
         """The model's own loss, or class-weighted cross-entropy when weights are set."""
+        loss, outputs = self._loss(model, inputs, num_items_in_batch)
+        if model.training:
+            check_loss(loss, self.state.global_step + 1, Path(self.args.output_dir))
+        return (loss, outputs) if return_outputs else loss
+
+    def _loss(self, model, inputs, num_items_in_batch):
         if self.class_weights is None:
-            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            return super().compute_loss(model, inputs, True, num_items_in_batch)
         labels = inputs.pop("labels")
         outputs = model(**inputs)
         weights = self.class_weights.to(outputs.logits.device, outputs.logits.dtype)
-        loss = torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights)
-        return (loss, outputs) if return_outputs else loss
+        return torch.nn.functional.cross_entropy(outputs.logits, labels, weight=weights), outputs
 
     def create_optimizer(self):
         """AdamW as usual, with the freshly initialised head at its own learning rate if one is set."""
@@ -236,21 +243,20 @@ def is_head_parameter(name: str) -> bool:
 
 
 def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
-    """Train, resuming from the last checkpoint of the same run; return (seconds, resumed)."""
+    """Train, resuming from the last complete checkpoint of the same run; return (seconds, resumed)."""
     folder = checkpoint_dir(config)
     run_config = json.dumps(config.to_dict(), sort_keys=True)
     saved = folder / RUN_CONFIG_FILE
-    resume = False
+    resume = None
     if saved.is_file():
         if saved.read_text() != run_config:
             raise FinetuneError(f"checkpoint directory {folder} holds a different run; remove it or "
                                 f"choose another checkpoint_dir")
-        resume = any(folder.glob("checkpoint-*"))
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(run_config)
+        resume = resume_point(folder)
+    atomic_write_text(saved, run_config)
     started = time.time()
-    trainer.train(resume_from_checkpoint=True if resume else None)
-    return time.time() - started, resume
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return time.time() - started, resume is not None
 
 
 def _results(config: FinetuneConfig, task: Task, teacher, prefix: str, used: dict,

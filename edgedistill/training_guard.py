@@ -1,0 +1,94 @@
+"""What keeps a training run (fine-tuning or distillation) from losing work or saving garbage.
+
+* ``last_complete_checkpoint``: the Hugging Face Trainer writes ``checkpoint-N`` in place and its
+  ``trainer_state.json`` last, so a run killed while saving leaves a directory that looks like a
+  checkpoint but is not one. Resuming takes the newest checkpoint whose state file is whole and
+  deletes newer, half-written ones.
+* ``check_loss`` and ``StopOnNonFinite``: a NaN or infinite loss, or weights that became NaN or
+  infinite after an optimizer step, stop the run with one sentence before the next checkpoint is
+  written, so the checkpoints on disk stay the last good ones. (The Trainer's own
+  ``logging_nan_inf_filter`` would hide such losses from the log instead.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from transformers import TrainerCallback
+
+from edgedistill.errors import EdgedistillError
+
+TRAINER_STATE = "trainer_state.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class NonFiniteTraining(EdgedistillError):
+    """The loss or the weights stopped being finite numbers."""
+
+
+def _checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), path) for path in folder.iterdir()
+             if path.is_dir() and (m := _CHECKPOINT.match(path.name))]
+    return sorted(found)
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    try:
+        json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest checkpoint in ``folder`` that was completely written, or None."""
+    complete = [path for _, path in _checkpoints(folder) if _is_complete(path)]
+    return complete[-1] if complete else None
+
+
+def resume_point(folder: Path, *, clean: bool = True) -> Path | None:
+    """The checkpoint to resume from; with ``clean``, half-written newer ones are removed.
+
+    Under torchrun every process asks, and only the first cleans.
+    """
+    last = last_complete_checkpoint(folder)
+    last_step = int(_CHECKPOINT.match(last.name).group(1)) if last else -1
+    for step, path in _checkpoints(folder):
+        if clean and step > last_step:
+            shutil.rmtree(path, ignore_errors=True)
+    return last
+
+
+def _stopped(what: str, step: int, folder: Path) -> NonFiniteTraining:
+    kept = last_complete_checkpoint(folder)
+    where = f"the last good checkpoint, {kept}, was kept" if kept else "no checkpoint had been written yet"
+    return NonFiniteTraining(f"training stopped at step {step} because {what}; {where}, and nothing was "
+                             f"written to the output directory (lower the learning rate, then remove "
+                             f"{folder} to start again)")
+
+
+def check_loss(loss: torch.Tensor, step: int, folder: Path) -> None:
+    """Raise NonFiniteTraining if ``loss`` (the loss of optimizer step ``step``) is NaN or infinite."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise _stopped(f"the loss became {float(loss.detach().float().sum())}", step, folder)
+
+
+class StopOnNonFinite(TrainerCallback):
+    """After every optimizer step, before any checkpoint is saved: are the trained weights finite?"""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if model is None:
+            return control
+        for name, parameter in model.named_parameters():
+            if parameter.requires_grad and not bool(torch.isfinite(parameter.detach()).all()):
+                raise _stopped(f"the weight {name} became NaN or infinite", state.global_step, self.folder)
+        return control
