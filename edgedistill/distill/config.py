@@ -38,15 +38,31 @@ class TeacherConfig:
 
     ``head`` picks the model class: ``auto`` reads it from the directory's config.json (a fine-tuned
     classifier loads as one), else ``base``, ``mlm``, ``sequence-classification`` or
-    ``token-classification``.
+    ``token-classification``. ``finetune`` holds ``FinetuneConfig`` keys (``epochs``,
+    ``max_train_examples``, ...) for ``edgedistill run``, which fine-tunes a teacher on ``[data.task]``
+    first when it is not fine-tuned for that task yet; ``edgedistill distill`` does not use it.
     """
 
     model: str = "e5-small"
     head: str = "auto"
+    # Left out of to_dict() when empty, so that configs written before it existed stay equal and
+    # their checkpoints (compared through run-config.json) still resume.
+    finetune: dict[str, Any] = field(default_factory=dict, metadata={"omit_if_empty": True})
 
     def validate(self, where: str) -> None:
         _choice(self.head, ("auto", "base", "mlm", "sequence-classification", "token-classification"),
                 f"{where}.head")
+        from edgedistill.tasks.config import FinetuneConfig
+
+        allowed = {f.name for f in dataclasses.fields(FinetuneConfig)} - set(CHAIN_OWNED_FINETUNE_KEYS)
+        unknown = sorted(set(self.finetune) - allowed)
+        if unknown:
+            raise DistillConfigError(f"unknown key {where}.finetune.{unknown[0]}; it takes "
+                                     f"{', '.join(sorted(allowed))}")
+
+
+# Fine-tuning keys the chain sets itself (the data comes from [data.task], the model from [teacher]).
+CHAIN_OWNED_FINETUNE_KEYS = ("data", "output_dir", "model", "checkpoint_dir")
 
 
 @dataclass
@@ -292,6 +308,7 @@ NEXT_STEPS = {
     "distill": "another distillation round, the previous step's model as teacher",
     "finetune": "fine-tune the result on a task (edgedistill.tasks)",
     "export": "ONNX export and INT8 quantization (edgedistill.export)",
+    "bench": "benchmark the bundles against the teacher (edgedistill.benchmarks)",
 }
 # The options of a "distill" step: tables that replace the same tables of the run it follows.
 DISTILL_STEP_KEYS = ("student", "losses", "training", "data", "name", "description")
@@ -432,7 +449,8 @@ def _to_plain(value: Any) -> Any:
         return {"type": value.type, **{f.name: _to_plain(getattr(value, f.name))
                                        for f in dataclasses.fields(value)}}
     if dataclasses.is_dataclass(value):
-        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if getattr(value, f.name) or not f.metadata.get("omit_if_empty")}
     if isinstance(value, list | tuple):
         return [_to_plain(v) for v in value]
     if isinstance(value, dict):

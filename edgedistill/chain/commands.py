@@ -1,0 +1,55 @@
+"""`edgedistill run`: the whole chain from the command line. Only click is imported at the top."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from edgedistill.distill.commands import SET_HELP
+
+
+@click.command("run")
+@click.argument("recipe")
+@click.option("--lang", help="Language of the recipe's data, raw text and vocabulary trimming (hau, yor...).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the stages (default runs/chain/<recipe>-<language>).")
+@click.option("--teacher", help="Teacher: e5-small, a model directory or a hub id (sets teacher.model).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--quiet", is_flag=True, help="No progress bars (the line per stage stays).")
+def run(recipe: str, lang: str | None, out: Path | None, teacher: str | None, settings: tuple[str, ...],
+        quiet: bool) -> None:
+    """Run RECIPE end to end: teacher, distillation, compression, export, INT8, benchmark, report.
+
+    \b
+    Stages, each in its own folder under --out:
+      fine-tune the teacher on the recipe's task (skipped when it is fine-tuned for it already),
+      distil, the recipe's [[next]] steps (trim-vocab, prune-ffn, prune-heads, reduce-hidden,
+      another distill round, finetune), export ONNX FP32, quantize INT8 behind the accuracy gate,
+      score both bundles on the test sample, benchmark teacher vs student, write the report
+      (report.md, report.png, and bundle/ with a model card README.md).
+
+    A stage whose inputs (its settings and every stage before it) are unchanged is reused; a
+    changed one is redone with everything after it. An interrupted run resumes from the last
+    finished stage, and inside fine-tuning or distillation from the last checkpoint. The recipe's
+    output_dir is not used: everything goes under --out.
+
+    \b
+    Examples:
+      edgedistill run demo
+      edgedistill run comet --teacher runs/teachers/afrisenti-hau --lang hau --out runs/chain/comet-hau
+      edgedistill run demo --lang yor --set training.epochs=2
+    """
+    from edgedistill.chain.run import resolve_recipe, run_chain
+
+    started = time.time()
+    config = resolve_recipe(recipe, lang=lang, teacher=teacher, settings=settings)
+    result = run_chain(config, out, progress=not quiet, log=lambda line: click.echo(line, err=True))
+    minutes = (time.time() - started) / 60
+    click.echo(f"report  {result.report}")
+    click.echo(f"bundle  {result.bundle}")
+    click.echo(f"done in {minutes:.1f} min")
+
+
+COMMANDS = [run]

@@ -1,0 +1,135 @@
+"""Stages of a chain: each has its own folder under OUT, a record with a fingerprint, and is reused or redone.
+
+A stage's fingerprint hashes its settings together with the fingerprint of the stage before it, so
+a changed setting changes that stage's fingerprint and every later one. A stage works in
+``OUT/.work/<name>-<fingerprint>/`` (where the trainers keep their checkpoints, so an interrupted
+stage resumes there) and its folder ``OUT/<name>`` appears by one rename once it is complete, with
+``stage.json`` inside. A folder without a matching ``stage.json`` is never taken as finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+RECORD_FILE = "stage.json"
+WORK_FOLDER = ".work"
+Log = Callable[[str], None]
+
+
+@dataclass
+class Stage:
+    """One step of the chain: ``execute(work_out, done)`` writes its product to ``work_out``.
+
+    ``done`` maps the names of earlier stages to their records. ``execute`` must be idempotent:
+    when ``work_out`` already exists (a previous attempt finished it but was stopped before the
+    rename) it only reads it back. It returns the numbers the report needs.
+    """
+
+    name: str
+    title: str
+    settings: dict[str, Any]
+    execute: Callable[[Path, dict[str, StageRecord]], dict[str, Any]]
+
+
+@dataclass
+class StageRecord:
+    name: str
+    fingerprint: str
+    folder: Path
+    settings: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    reused: bool = False
+
+    @property
+    def model(self) -> Path:
+        """The model or bundle the stage produced: its folder, or a directory outside it."""
+        return Path(self.summary.get("model_outside") or self.folder)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "fingerprint": self.fingerprint, "settings": self.settings,
+                "summary": self.summary, "seconds": round(self.seconds, 1),
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def fingerprint(name: str, settings: dict[str, Any], upstream: str) -> str:
+    text = json.dumps({"stage": name, "settings": settings, "upstream": upstream}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / RECORD_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, StageRecord]:
+    """Run or reuse every stage in order; a line per stage says which, and how long it took."""
+    out.mkdir(parents=True, exist_ok=True)
+    done: dict[str, StageRecord] = {}
+    upstream = ""
+    for index, stage in enumerate(stages, start=1):
+        label = f"[{index}/{len(stages)}] {stage.title}"
+        stamp = fingerprint(stage.name, stage.settings, upstream)
+        folder = out / stage.name
+        saved = read_record(folder)
+        if saved and saved.get("fingerprint") == stamp:
+            record = StageRecord(stage.name, stamp, folder, stage.settings, saved.get("summary", {}),
+                                 saved.get("seconds", 0.0), reused=True)
+            log(f"{label} ... reused ({folder}, made in {_duration(record.seconds)})")
+        else:
+            log(f"{label} ... running" + (" (its inputs changed)" if saved else ""))
+            record = _run(stage, stamp, folder, out, done)
+            log(f"{label} ... done in {_duration(record.seconds)} -> {folder}")
+        done[stage.name] = record
+        upstream = stamp
+    _remove_if_empty(out / WORK_FOLDER)
+    return done
+
+
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not there, or still holds another stage's work
+        folder.rmdir()
+
+
+def _run(stage: Stage, stamp: str, folder: Path, out: Path, done: dict[str, StageRecord]) -> StageRecord:
+    work = out / WORK_FOLDER / f"{stage.name}-{stamp}"
+    work.mkdir(parents=True, exist_ok=True)
+    product = work / "out"
+    started = time.time()
+    summary = stage.execute(product, done)
+    product.mkdir(exist_ok=True)  # a stage that only points elsewhere has nothing of its own
+    record = StageRecord(stage.name, stamp, folder, stage.settings, summary, time.time() - started)
+    (product / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    _publish(product, folder)
+    shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
+def _publish(product: Path, folder: Path) -> None:
+    """Rename the finished product into place, replacing a stale folder of the same name."""
+    if folder.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
+        os.replace(folder, old / "previous")
+        os.replace(product, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(product, folder)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"

@@ -1,0 +1,261 @@
+"""What each stage of the chain does: thin calls into the stages' own code, and the numbers they leave.
+
+Every function here takes the stage's settings, the folder to write (``product``) and the records of
+the stages before it, and returns a summary read back from the files it wrote (results.json, a
+compression report, a bundle manifest, bench.json), so the report quotes the run and nothing else.
+When ``product`` already exists, an earlier attempt finished it and it is only read back.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edgedistill.chain.stages import StageRecord
+from edgedistill.errors import EdgedistillError
+
+TASK_FILE = "edgedistill-task.json"
+
+
+class ChainError(EdgedistillError):
+    """A chain that cannot run as configured; the message names the recipe key."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def _training_summary(results: dict[str, Any], model: Path) -> dict[str, Any]:
+    """The numbers of a fine-tuning or distillation results.json that the report uses."""
+    def used(split: str) -> int | None:
+        data = results.get("data", {})
+        return data.get(f"{split}_used", data.get(f"{split}_examples"))
+
+    test, steps = results.get("test") or {}, results.get("training", {}).get("steps")
+    metric = next((k for k in ("macro_f1", "entity_f1", "accuracy") if k in test), None)
+    headline = f"{steps} steps" + (f", test {metric} {test[metric]:.4f}" if metric else "") if steps else None
+    return {"dev": results.get("dev"), "test": results.get("test"), "dev_examples": used("dev"),
+            "test_examples": used("test"), "wall_seconds": results.get("wall_seconds"), "steps": steps,
+            "parameters": (results.get("student") or {}).get("parameters"),
+            "shape": (results.get("student") or {}).get("shape"),
+            "display_name": (results.get("model") or {}).get("display_name"),
+            "headline": headline, "model": str(model)}
+
+
+# ---------------------------------------------------------------- training stages
+
+def teacher(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """Fine-tune the teacher on the task, or point at it when it needs no fine-tuning."""
+    if settings["finetune"] is None:
+        from edgedistill.teachers import resolve_teacher
+
+        location = resolve_teacher(settings["teacher"])
+        summary = _training_summary(read_json(Path(str(location)) / "results.json"), Path(str(location)))
+        return {**summary, "model_outside": str(Path(str(location)).resolve()), "fine_tuned_here": False,
+                "headline": f"used as it is: {location}"}
+    from edgedistill.tasks.config import FinetuneConfig
+    from edgedistill.tasks.finetune import finetune
+
+    config = FinetuneConfig.from_dict({**settings["finetune"], "output_dir": str(product)})
+    if not product.exists():
+        finetune(config, progress=settings["progress"])
+    return {**_training_summary(read_json(product / "results.json"), product), "fine_tuned_here": True}
+
+
+def distill(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """One distillation round; its teacher is the model of the stage named in ``teacher_from``."""
+    from edgedistill.distill.config import DistillConfig
+    from edgedistill.distill.run import distill as run_distill
+
+    values = json.loads(json.dumps(settings["config"]))
+    values["teacher"]["model"] = str(done[settings["teacher_from"]].model)
+    values["output_dir"] = str(product)
+    config = DistillConfig.from_dict(values, source=f"the distill stage ({settings['where']})")
+    if not product.exists():
+        run_distill(config, progress=settings["progress"])
+    return _training_summary(read_json(product / "results.json"), product)
+
+
+def finetune_student(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    from edgedistill.tasks.config import FinetuneConfig
+    from edgedistill.tasks.finetune import finetune
+
+    values = {**settings["finetune"], "model": str(done[settings["source"]].model),
+              "output_dir": str(product)}
+    if not product.exists():
+        finetune(FinetuneConfig.from_dict(values), progress=settings["progress"])
+    return _training_summary(read_json(product / "results.json"), product)
+
+
+# ---------------------------------------------------------------- compression stages
+
+def compress(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """trim-vocab, prune-ffn, prune-heads or reduce-hidden on the previous model (edgedistill.compress)."""
+    source = done[settings["source"]].model
+    if not product.exists():
+        _compress(settings["step"], settings["config"], settings["text"], source, product)
+    if (source / TASK_FILE).is_file() and not (product / TASK_FILE).is_file():
+        shutil.copy(source / TASK_FILE, product / TASK_FILE)  # labels, text prefix, data: unchanged
+    report = read_json(product / "compression-report.json")
+    return {"headline": report.get("headline"), "parameters_before": report.get("parameters_before"),
+            "parameters": report.get("parameters_after"), "model": str(product)}
+
+
+def _compress(step: str, options: dict[str, Any], text: dict[str, Any], source: Path, product: Path) -> None:
+    from edgedistill.compress.text import gather_texts
+
+    texts = gather_texts(text["languages"], text["files"], limit_per_source=text["max_sentences"])
+    if step == "trim-vocab":
+        from edgedistill.compress.vocab import VocabTrimConfig, VocabularyTrimmer
+
+        held_out = gather_texts(text["languages"], (), limit_per_source=text["max_sentences"], split="test") \
+            if text["languages"] else None
+        VocabularyTrimmer(VocabTrimConfig.from_dict(options)).trim_directory(source, product, texts,
+                                                                              eval_texts=held_out)
+    elif step in ("prune-ffn", "prune-heads"):
+        from edgedistill.compress.pruning import PruneConfig, StructuredPruner
+
+        StructuredPruner(PruneConfig.from_dict(options)).prune_directory(source, product, texts)
+    else:
+        from edgedistill.compress.hidden import HiddenReduceConfig, HiddenSizeReducer
+
+        HiddenSizeReducer(HiddenReduceConfig.from_dict(options)).reduce_directory(source, product)
+
+
+# ---------------------------------------------------------------- export, quantize, bench
+
+def export(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    from edgedistill.export.pipeline import ExportOptions, export_bundle
+
+    source = done[settings["source"]].model
+    if not product.exists():
+        export_bundle(str(source), product, ExportOptions(**settings["options"]), log=print)
+    return _bundle_summary(product)
+
+
+def quantize(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    from edgedistill.export.gate import escalation_ladder
+    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
+    from edgedistill.export.pipeline import dev_data, quantize_bundle
+    from edgedistill.export.quantize import SCHEMES, auto_preset
+    from edgedistill.runtime.bundle import load_manifest
+
+    fp32 = done[settings["source"]].model
+    if not product.exists():
+        options = settings["options"]
+        manifest = load_manifest(fp32)
+        spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
+        if not spec:
+            raise ChainError("the quantize stage needs dev data: give the recipe a [data.task] or a "
+                             "finetune step with a task")
+        data = dev_data(spec, manifest.task, manifest.labels or None, limit=options["dev_limit"])
+        preset = auto_preset() if options["preset"] == "auto" else options["preset"]
+        first = SCHEMES[options["scheme"]](preset=preset, per_channel=options["per_channel"],
+                                           keep_fp32=list(options["keep_fp32"]))
+        quantize_bundle(fp32, product, escalation_ladder(first), data, max_drop=options["max_drop"],
+                        log=print)
+    return _bundle_summary(product)
+
+
+def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """Score the FP32 and INT8 bundles on the test sample the teacher and the student were scored on."""
+    scores = read_json(product / "scores.json")
+    if not scores:
+        scores = {"bundles": {}}
+        for name in ("fp32", "int8"):
+            scores["bundles"][name], info = _score_bundle(done[settings[name]].model, settings)
+            scores.update(info)
+        product.mkdir(parents=True, exist_ok=True)
+        (product / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    bundles = scores["bundles"]
+    if bundles.get("int8") is not None:
+        scores["headline"] = (f"test {scores['metric']}: FP32 {bundles['fp32']:.4f}, "
+                              f"INT8 {bundles['int8']:.4f}")
+    return scores
+
+
+def _score_bundle(bundle: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    from edgedistill.export.encoding import file_encoder
+    from edgedistill.export.evaluate import classification_metric
+    from edgedistill.runtime.bundle import load_manifest
+    from edgedistill.tasks import DataSpec, load_task
+    from edgedistill.tasks.task import subsample
+
+    manifest = load_manifest(bundle)
+    spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
+    if manifest.task != "sequence-classification" or not spec:
+        return None, {"skipped": f"only sentence classifiers with a task are scored here ({manifest.task})"}
+    task = load_task(DataSpec(**spec), splits=("test",), labels=tuple(manifest.labels),
+                     label_source="the bundle's labels")
+    examples = subsample(task.split("test").examples, settings["limit"], settings["seed"])
+    metric = task.primary_metric if task.primary_metric in ("accuracy", "weighted_f1") else "macro_f1"
+    encode = file_encoder(bundle / manifest.tokenizer_file, manifest.inputs, max_length=manifest.max_length,
+                          prefix=manifest.input_prefix, pad_id=manifest.pad_token_id)
+    score = classification_metric(encode, [e.text for e in examples], [e.label for e in examples],
+                                  manifest.labels, metric=metric)(bundle / manifest.model_file)
+    return round(score / 100, 4), {"metric": metric, "split": "test", "examples": len(examples),
+                                   "seed": settings["seed"]}
+
+
+def _bundle_summary(bundle: Path) -> dict[str, Any]:
+    manifest = read_json(bundle / "edgedistill.json")
+    metrics = manifest.get("metrics", {})
+    gate = metrics.get("gate") or {}
+    chosen = gate["attempts"][gate["chosen"]]["description"] if gate.get("chosen") is not None else None
+    diff = (metrics.get("onnx_validation") or {}).get("max_abs_diff") or {}
+    model_bytes = (bundle / manifest.get("model_file", "model.onnx")).stat().st_size
+    headline = (f"INT8 ({chosen}), {model_bytes / 1e6:.1f} MB" if chosen else
+                f"ONNX FP32, {model_bytes / 1e6:.1f} MB, max abs diff vs PyTorch "
+                + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()))
+    return {"headline": headline, "task": manifest.get("task"), "labels": manifest.get("labels"),
+            "model_bytes": model_bytes,
+            "bundle_bytes": sum(p.stat().st_size for p in bundle.iterdir() if p.is_file()),
+            "parameters": manifest.get("parameters"), "architecture": manifest.get("architecture"),
+            "vocab_size": manifest.get("vocab_size"), "dev": metrics.get("dev"), "gate_choice": chosen,
+            "onnx_max_abs_diff": diff,
+            "model": str(bundle)}
+
+
+def bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """Teacher (PyTorch FP32) against the student (PyTorch FP32, ONNX FP32, ONNX INT8), interleaved."""
+    if not (product / "bench.json").is_file():
+        _bench(settings, product, done)
+    payload = read_json(product / "bench.json")
+    summary = {name: {k: v for k, v in values.items() if k != "metrics"}
+               for name, values in payload["summary"].items()}
+    int8 = summary.get("student-onnx-int8", {})
+    headline = (f"INT8 student p50 {int8['p50_ms']:.2f} ms, {int8['speedup_vs_reference']:.1f}x the "
+                f"teacher's speed") if int8 else None
+    return {"config": payload["config"], "summary": summary, "command": payload["command"],
+            "headline": headline}
+
+
+def _bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> None:
+    import shlex
+
+    from edgedistill.benchmarks.report import write_report
+    from edgedistill.benchmarks.runner import BenchConfig, BenchError, run_benchmark
+    from edgedistill.benchmarks.variants import VariantSpec
+    from edgedistill.env import environment_report
+
+    variants = [VariantSpec(name, kind, str(done[stage].model)) for name, kind, stage in settings["variants"]]
+    config = BenchConfig(**settings["options"], reference=variants[0].name)
+    try:
+        result = run_benchmark(variants, config, progress=lambda m: print(f"  bench {m}", flush=True))
+    except BenchError as exc:
+        raise ChainError(str(exc)) from None
+    command = " ".join(["edgedistill", "bench", *(shlex.quote(f"{v.name}={v.path}") for v in variants),
+                        "--seq", str(config.seq_len), "--batch", str(config.batch_size), "--threads",
+                        str(config.threads), "--rounds", str(config.rounds), "--warmup", str(config.warmup),
+                        "--iterations", str(config.iterations)])
+    write_report(result, product, command=command, machine=environment_report())
+
+
+def report(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    from edgedistill.chain.report import write_chain_report
+
+    if not (product / "report.md").is_file():
+        write_chain_report(settings, done, product)
+    return {"report": "report.md", "bundle": "bundle", "model_card": "bundle/README.md"}

@@ -1,0 +1,224 @@
+"""`edgedistill run` end to end on a tiny model and a slice of AfriSenti Hausa: every stage, the
+report, reuse of finished stages, reruns after a change, resuming after an interruption."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+
+from edgedistill.chain.plan import apply_language  # noqa: E402
+from edgedistill.chain.run import resolve_recipe, run_chain  # noqa: E402
+from edgedistill.chain.stages import RECORD_FILE, WORK_FOLDER  # noqa: E402
+
+STAGES = ["01-teacher", "02-distill", "03-trim-vocab", "04-export", "05-quantize", "06-evaluate", "07-bench",
+          "08-report"]
+
+RECIPE = """
+name = "tiny-chain"
+[teacher]
+model = "{teacher}"
+[teacher.finetune]
+epochs = 1.0
+max_train_examples = 48
+max_dev_examples = 24
+batch_size = 16
+[data]
+max_train_examples = 48
+max_eval_examples = 40
+[data.task]
+dataset = "afrisenti"
+language = "hau"
+[student]
+init = "fresh"
+num_layers = 1
+hidden_size = 16
+num_heads = 2
+intermediate_size = 32
+embeddings = "project"
+[[losses]]
+type = "kl"
+weight = 0.5
+temperature = 2.0
+[[losses]]
+type = "attention"
+weight = 0.5
+[training]
+max_steps = 3
+batch_size = 16
+max_length = 32
+logging_steps = 1
+eval_batch_size = 32
+[[next]]
+step = "trim-vocab"
+target_size = 300
+languages = ["hau"]
+max_sentences = 200
+[[next]]
+step = "export"
+max_drop = 100.0  # a 16-wide random student: the gate is exercised, not judged
+dev_limit = 40
+[[next]]
+step = "bench"
+rounds = 1
+warmup = 0
+iterations = 2
+seq_len = 32
+"""
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, fixture_texts) -> Path:
+    from edgedistill.fixtures import tiny_model, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("chain")
+    tokenizer = tiny_tokenizer("xlmr", fixture_texts, vocab_size=400)
+    teacher = tiny_model("xlmr", "base", tokenizer=tokenizer, num_layers=2, hidden_size=32, num_heads=4,
+                         intermediate_size=64).save(folder / "teacher")
+    path = folder / "tiny.toml"
+    path.write_text(RECIPE.format(teacher=teacher), encoding="utf-8")
+    return path
+
+
+def run(recipe: Path, out: Path, *settings: str) -> list[str]:
+    lines: list[str] = []
+    run_chain(resolve_recipe(str(recipe), settings=settings), out, progress=False, log=lines.append)
+    return lines
+
+
+def ran(lines: list[str]) -> list[str]:
+    """Names of the stages a run carried out (not reused), from its progress lines."""
+    return [STAGES[int(line[1:].split("/")[0]) - 1] for line in lines if line.endswith("... running")
+            or "... running (" in line]
+
+
+@pytest.fixture(scope="module")
+def first(recipe, tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("first") / "out"
+    return out, run(recipe, out)
+
+
+def copy_of(first, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(first[0], tmp_path / "out"))
+
+
+def read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_first_run_makes_every_stage_in_its_folder(first):
+    out, lines = first
+    assert ran(lines) == STAGES
+    assert sorted(p.name for p in out.iterdir()) == STAGES  # the work folder is gone
+    for name in STAGES:
+        assert read(out / name / RECORD_FILE)["name"] == name
+    assert lines[1].startswith("[1/8] fine-tune the teacher ... running")
+    assert any(line.startswith("[8/8] report and model card ... done in") for line in lines)
+
+
+def test_report_plot_and_model_card_quote_the_results_files(first):
+    from edgedistill.runtime import Predictor
+
+    out, _ = first
+    report = (out / "08-report" / "report.md").read_text()
+    teacher_test = read(out / "01-teacher" / "results.json")["test"]["macro_f1"]
+    scores = read(out / "06-evaluate" / "scores.json")
+    bench = read(out / "07-bench" / "bench.json")["summary"]
+    assert f"| teacher (PyTorch FP32) | {teacher_test:.4f} |" in report
+    assert f"| student bundle ONNX INT8 | {scores['bundles']['int8']:.4f} |" in report
+    assert f"| student-onnx-int8 | {bench['student-onnx-int8']['p50_ms']:.2f} |" in report
+    assert scores["examples"] == 40 == read(out / "01-teacher" / "results.json")["data"]["test_used"]
+    retention = scores["bundles"]["int8"] / teacher_test
+    assert f"{retention:.1%}" in report
+    assert (out / "08-report" / "report.png").stat().st_size > 10_000
+    card = (out / "08-report" / "bundle" / "README.md").read_text()
+    assert f"this bundle {scores['bundles']['int8']:.4f}, the teacher {teacher_test:.4f}" in card
+    assert "vocabulary 300 tokens" in card
+    predictor = Predictor(out / "08-report" / "bundle")  # hashes still match beside the README
+    assert predictor.classify(["Ina son wannan waka sosai"])[0].label in ("negative", "neutral", "positive")
+
+
+def test_a_second_run_reuses_every_stage(first, recipe, tmp_path):
+    out = copy_of(first, tmp_path)
+    lines = run(recipe, out)
+    assert ran(lines) == []
+    assert sum("... reused (" in line for line in lines) == len(STAGES)
+
+
+def test_a_changed_setting_reruns_that_stage_and_the_ones_after_only(first, recipe, tmp_path):
+    out = copy_of(first, tmp_path)
+    lines = run(recipe, out, "next[0].target_size=250")
+    assert ran(lines) == STAGES[2:]
+    assert "(its inputs changed)" in lines[3]
+    assert read(out / "04-export" / "edgedistill.json")["vocab_size"] == 250
+
+
+def test_a_stage_interrupted_in_training_resumes_from_its_checkpoint(first, recipe, tmp_path, monkeypatch):
+    import edgedistill.distill.run as distill_run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copytree(first[0] / "01-teacher", out / "01-teacher")
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt  # as Ctrl-C after the last training step, before scoring
+
+    with monkeypatch.context() as patch:
+        patch.setattr(distill_run, "_evaluate", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            run(recipe, out)
+    assert not (out / "02-distill").exists()
+    checkpoints = list((out / WORK_FOLDER).glob("02-distill-*/out.checkpoints/checkpoint-*"))
+    assert checkpoints, "the interrupted stage keeps its checkpoints in the work folder"
+    lines = run(recipe, out)
+    assert ran(lines) == STAGES[1:]
+    assert read(out / "02-distill" / "results.json")["training"]["steps"] == 3
+    assert (out / "08-report" / "report.md").is_file() and not (out / WORK_FOLDER).exists()
+
+
+def test_a_half_written_stage_folder_is_never_taken_as_finished(first, recipe, tmp_path):
+    out = copy_of(first, tmp_path)
+    (out / "03-trim-vocab" / RECORD_FILE).unlink()  # the files are there, the record is not
+    (out / "08-report" / RECORD_FILE).write_text('{"name": "08-report", "fingerr')  # cut off
+    lines = run(recipe, out)
+    assert ran(lines) == ["03-trim-vocab", "08-report"]  # same inputs again: what follows trim stays valid
+
+
+def test_lang_sets_the_data_and_the_text_of_the_steps(recipe):
+    config = resolve_recipe(str(recipe), lang="yor")
+    assert config.data.task.language == "yor"
+    assert config.next[0].options["languages"] == ["yor"]
+    values = apply_language({"data": {"raw": {"language": "hau"}}, "next": []}, "swa")
+    assert values["data"]["raw"]["language"] == "swa"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "next[1].bogus=1"], "the export step has no key 'bogus'"),
+    (["--set", "teacher.finetune.epoch=1"], "unknown key teacher.finetune.epoch"),
+    (["--set", "next[2].round=1"], "the bench step has no key 'round'"),
+])
+def test_bad_settings_are_one_sentence(recipe, tmp_path, args, message):
+    from click.testing import CliRunner
+
+    from edgedistill.cli import main
+
+    result = CliRunner().invoke(main, ["run", str(recipe), "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_data_names_where_it_was_looked_for(recipe, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from edgedistill.cli import main
+
+    monkeypatch.setenv("EDGEDISTILL_DATA", str(tmp_path / "nowhere"))
+    result = CliRunner().invoke(main, ["run", str(recipe), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "EDGEDISTILL_DATA points to" in result.output
