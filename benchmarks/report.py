@@ -114,9 +114,15 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
         ax.set(xlabel="weights on disk (MB)",
                ylabel=next(m[0] for m in metrics if m), title="task metric vs size")
     fig.tight_layout()
+    import io
+
+    from edgedistill.atomic import atomic_write_bytes
+
     path = out_dir / "bench.png"
-    fig.savefig(path, dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
+    atomic_write_bytes(path, image.getvalue())
     return [path]
 
 

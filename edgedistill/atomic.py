@@ -42,12 +42,17 @@ def atomic_directory(dest: str | Path, *, overwrite: bool = False) -> Iterator[P
 
 def atomic_write_text(dest: str | Path, text: str) -> None:
     """Write a text file through a temporary file and a rename."""
+    atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
+    """Write a file through a temporary file and a rename."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
         os.replace(tmp, dest)
     except BaseException:

@@ -47,6 +47,10 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EdgedistillError as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # an unreadable or unwritable path that no stage anticipated
+            if exc.filename is None:
+                raise
+            raise click.ClickException(f"cannot use {exc.filename}: {exc.strerror or exc}") from None
         except ModuleNotFoundError as exc:
             top = (exc.name or "").split(".")[0]
             if top not in EXTRA_OF_MODULE:
@@ -179,8 +183,9 @@ def _format_teacher_summary(summary: dict) -> str:
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1)
-@click.option("--file", "input_file", type=click.File("r", encoding="utf-8"),
-              help="Read one text per line from this file ('-' for stdin).")
+@click.option("--file", "input_file", type=click.File("r", encoding="utf-8", errors="replace"),
+              help="Read one text per line from this file ('-' for stdin); bytes that are not UTF-8 "
+                   "become U+FFFD.")
 @click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime intra-op threads.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--no-verify", is_flag=True, help="Skip checking file hashes (faster start-up).")
@@ -193,11 +198,12 @@ def predict(bundle: Path, texts: tuple[str, ...], input_file, threads: int | Non
     the base install (onnxruntime, tokenizers, numpy).
     """
     from edgedistill.runtime import BundleError, Predictor
+    from edgedistill.runtime.predictor import clean_text
 
     if texts and input_file:
         raise click.UsageError("give texts as arguments or with --file, not both")
     if not texts:
-        stream = input_file or click.get_text_stream("stdin")
+        stream = input_file or click.get_text_stream("stdin", encoding="utf-8", errors="replace")
         texts = tuple(line.rstrip("\n") for line in stream)
     try:
         predictor = Predictor(bundle, threads=threads, batch_size=batch_size,
@@ -207,7 +213,9 @@ def predict(bundle: Path, texts: tuple[str, ...], input_file, threads: int | Non
     for start in range(0, len(texts), 256):
         chunk = list(texts[start : start + 256])
         for text, result in zip(chunk, _predict_chunk(predictor, chunk), strict=True):
-            click.echo(json.dumps({"text": text, **result}, ensure_ascii=False))
+            # The text as the model saw it: lone surrogates (from argv bytes that are not UTF-8) cannot
+            # be written to stdout.
+            click.echo(json.dumps({"text": clean_text(text), **result}, ensure_ascii=False))
 
 
 def _predict_chunk(predictor, texts: list[str]) -> list[dict]:

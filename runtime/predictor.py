@@ -14,6 +14,8 @@ characters, emoji and lone surrogates (replaced by U+FFFD before tokenization) i
 
 from __future__ import annotations
 
+import posixpath
+import re
 import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
 from edgedistill.runtime.bundle import BundleError, Manifest, load_manifest, resolve_inside
+from edgedistill.runtime.onnx_external import MalformedModel, external_data_locations
 
 PAD_TOKENS = ("<pad>", "[PAD]")
 
@@ -49,11 +52,15 @@ class Entity:
         return asdict(self)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def clean_text(text: str) -> str:
-    """Make any Python string encodable: lone surrogates become U+FFFD."""
+    """Make any Python string encodable: each lone surrogate becomes U+FFFD (one character for one,
+    so character offsets into the cleaned text are offsets into the original)."""
     if not isinstance(text, str):
         raise TypeError(f"expected a string, got {type(text).__name__}")
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -74,6 +81,7 @@ class Predictor:
                  verify: bool = True):
         self.bundle_dir = Path(bundle_dir)
         self.manifest: Manifest = load_manifest(self.bundle_dir, verify=verify)
+        self.verify = verify
         self.batch_size = max(1, batch_size)
         self.tokenizer = self._load_tokenizer()
         self.pad_id = self._pad_id()
@@ -113,6 +121,7 @@ class Predictor:
             options.inter_op_num_threads = 1
         options.log_severity_level = 3
         path = resolve_inside(self.bundle_dir, self.manifest.model_file)
+        self._check_external_data(path)
         try:
             session = ort.InferenceSession(str(path), options,
                                            providers=providers or ["CPUExecutionProvider"])
@@ -132,6 +141,25 @@ class Predictor:
                               f"{self.manifest.outputs[0]!r} (it has {graph_outputs})")
         self._graph_inputs = sorted(graph_inputs)
         return session
+
+    def _check_external_data(self, model_path: Path) -> None:
+        """Tensor data kept beside the model must lie inside the bundle (and, verified, be hashed)."""
+        model_file = self.manifest.model_file
+        try:
+            locations = external_data_locations(model_path)
+        except MalformedModel as exc:
+            raise BundleError(f"bundle {self.bundle_dir}: onnxruntime cannot load {model_file} (it is not "
+                              f"an ONNX model: {exc})") from None
+        for location in locations:
+            relative = posixpath.normpath(posixpath.join(posixpath.dirname(model_file), location))
+            try:
+                resolve_inside(self.bundle_dir, relative if not posixpath.isabs(location) else location)
+            except BundleError:
+                raise BundleError(f"bundle {self.bundle_dir}: {model_file} reads tensor data from "
+                                  f"{location!r}, which lies outside the bundle directory") from None
+            if self.verify and relative not in self.manifest.files:
+                raise BundleError(f"bundle {self.bundle_dir}: {model_file} reads tensor data from "
+                                  f"{location!r}, which the manifest gives no hash for")
 
     # ------------------------------------------------------------- tokenizing
     def _encode(self, texts: list[str]) -> list[Encoding]:

@@ -19,9 +19,15 @@ class TextSourceError(EdgedistillError):
 def read_text_file(path: str | Path, column: str | None = None) -> list[str]:
     """Non-empty lines of ``path``; with ``column``, that column of a tab-separated file with a header."""
     path = Path(path)
+    if path.is_dir():
+        raise TextSourceError(f"text file {path} is a directory; give the file itself")
     if not path.is_file():
         raise TextSourceError(f"text file {path} does not exist")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise TextSourceError(f"text file {path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                              f"offset {exc.start})") from None
     if column is None:
         return [line.strip() for line in lines if line.strip()]
     header = lines[0].split("\t") if lines else []

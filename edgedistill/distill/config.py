@@ -420,7 +420,11 @@ class DistillConfig:
         path = Path(path)
         if not path.is_file():
             raise DistillConfigError(f"config file {path} does not exist")
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise DistillConfigError(f"config file {path} is not UTF-8 text ({exc.reason} at "
+                                     f"offset {exc.start})") from None
         if path.suffix == ".json":
             try:
                 return cls.from_dict(json.loads(text), source=str(path))

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.atomic import atomic_write_text
-from edgedistill.errors import EdgedistillError
+from edgedistill.errors import EdgedistillError, first_sentence
 from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.finetune import TASK_FILE, environment, text_prefix_for
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import score_split
 from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, load_task, subsample, task_kind
+from edgedistill.teachers import check_model_directory, check_tokenizer_fits
 
 
 class EvaluateError(EdgedistillError):
@@ -42,6 +43,7 @@ def read_model_info(model_dir: Path, kind: str | None = None) -> ModelInfo:
     """Kind, labels, prefix and max length from edgedistill-task.json, else from config.json."""
     if not (model_dir / "config.json").is_file():
         raise EvaluateError(f"{model_dir} is not a Hugging Face model directory (no config.json)")
+    check_model_directory(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
     provenance = _read_json(model_dir / "edgedistill-teacher.json")
     saved = _read_json(model_dir / TASK_FILE)
@@ -119,9 +121,9 @@ def _load(model_dir: Path, kind: str):
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
         model = classes[kind].from_pretrained(model_dir)
-    except (OSError, ValueError) as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise EvaluateError(f"could not load the model in {model_dir}: {first_line}") from None
+    except Exception as exc:  # transformers, tokenizers and safetensors raise many types
+        raise EvaluateError(f"could not load the model in {model_dir}: {first_sentence(exc)}") from None
+    check_tokenizer_fits(tokenizer, model, str(model_dir))
     return model.eval(), tokenizer
 
 

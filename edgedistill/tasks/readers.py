@@ -65,6 +65,8 @@ Example = TextExample | TokenExample | PairExample
 
 def _require_file(path: str | Path) -> Path:
     path = Path(path)
+    if path.is_dir():
+        raise DataNotFound(f"data file {path} is a directory; give the file itself")
     if not path.is_file():
         raise DataNotFound(f"data file {path} does not exist")
     return path

