@@ -73,6 +73,35 @@ def test_every_id_the_tokenizer_can_emit_is_an_embedding_row(trimmed):
     assert decoder.weight.shape[0] == rows and decoder.bias.shape[0] == rows
 
 
+@settings(max_examples=30, deadline=None)
+@given(text=st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=120))
+def test_property_any_text_gets_ids_inside_the_embedding_table(trimmed, text):
+    """Whatever the text (any script, controls, emoji), every id is a row and specials stay specials."""
+    _, old, _, result = trimmed
+    rows = result.model.get_input_embeddings().weight.shape[0]
+    ids = result.tokenizer(text)["input_ids"]
+    assert all(0 <= i < rows for i in ids)
+    for name in ("cls_token", "sep_token", "bos_token", "eos_token"):
+        token = getattr(old, name)
+        if token is not None and token in old.convert_ids_to_tokens(old(text)["input_ids"]):
+            assert token in result.tokenizer.convert_ids_to_tokens(ids), name
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_property_kept_text_round_trips_as_before(trimmed, counted, data):
+    """Text made of words whose pieces were kept tokenizes to the same pieces and decodes the same."""
+    _, old, _, result = trimmed
+    words = sorted({word for text in counted for word in text.split()})
+    text = " ".join(data.draw(st.lists(st.sampled_from(words), min_size=1, max_size=12)))
+    old_ids = old(text)["input_ids"]
+    new_ids = result.tokenizer(text)["input_ids"]
+    assert [result.kept.ids[i] for i in new_ids] == old_ids
+    assert result.tokenizer.convert_ids_to_tokens(new_ids) == old.convert_ids_to_tokens(old_ids)
+    assert result.tokenizer.decode(new_ids, skip_special_tokens=True) == old.decode(old_ids,
+                                                                                   skip_special_tokens=True)
+
+
 def test_same_outputs_on_text_whose_tokens_were_kept(trimmed, counted):
     _, old, original, result = trimmed
     texts = fully_kept(old, result.kept.ids, counted)
