@@ -200,7 +200,7 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
         raise click.UsageError("say which data: --data (with --lang for a built-in dataset) or --config")
     if not merged.get("output_dir"):
         raise click.UsageError("say where the model goes: --out (or output_dir in --config)")
-    config = FinetuneConfig.from_dict(merged)
+    config = FinetuneConfig.from_dict(merged, where=str(config_file) if config_file else "the config")
     if save_config:
         click.echo(f"wrote {config.save(save_config)}")
         return

@@ -82,12 +82,12 @@ class FinetuneConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> FinetuneConfig:
+    def from_dict(cls, values: dict, where: str = "the config") -> FinetuneConfig:
         values = dict(values)
         if "data" not in values or not isinstance(values["data"], dict):
             raise ConfigError("a fine-tuning config needs a [data] table with at least 'dataset'")
-        values["data"] = _build(DataSpec, values["data"], "[data]")
-        return _build(cls, values, "the config")
+        values["data"] = _build(DataSpec, values["data"], f"[data] of {where}")
+        return _build(cls, values, where)
 
     def save(self, path: str | Path) -> Path:
         from edgedistill.atomic import atomic_write_text
@@ -99,7 +99,7 @@ class FinetuneConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> FinetuneConfig:
-        return cls.from_dict(read_config_file(path))
+        return cls.from_dict(read_config_file(path), where=str(path))
 
 
 def _build(cls, values: dict, where: str):
