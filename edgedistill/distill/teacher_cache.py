@@ -13,9 +13,12 @@ Stored per example and unpadded: float32 logits, int32 indices, float16 maps and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from edgedistill.atomic import atomic_write_text
+from edgedistill.atomic import atomic_write_bytes, atomic_write_text
 from edgedistill.distill.losses import LogitTargets, Needs, Signals, forward_signals
 
 MANIFEST = "cache.json"
@@ -116,14 +119,18 @@ class TeacherCache:
         hidden = {int(m.split("-")[1]) for m in missing if m.startswith("hidden-")}
         order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
         teacher_model.eval()
-        for start in range(0, len(order), batch_size):
-            indices = order[start:start + batch_size]
-            batch = collator([features[i] for i in indices])
-            with torch.no_grad():
-                signals = forward_signals(teacher_model, batch, row_mode=row_mode,
-                                          logits=bool(logit_item or temperatures),
-                                          attentions=attentions, hidden=hidden, as_teacher=True)
-            _write_batch(writers, signals, batch, indices, row_mode, top_k, logit_item, temperatures)
+        try:
+            for start in range(0, len(order), batch_size):
+                indices = order[start:start + batch_size]
+                batch = collator([features[i] for i in indices])
+                with torch.no_grad():
+                    signals = forward_signals(teacher_model, batch, row_mode=row_mode,
+                                              logits=bool(logit_item or temperatures),
+                                              attentions=attentions, hidden=hidden, as_teacher=True)
+                _write_batch(writers, signals, batch, indices, row_mode, top_k, logit_item, temperatures)
+        except BaseException:
+            writers.discard()
+            raise
         manifest = self.manifest()
         for item, meta in writers.finish().items():
             manifest["items"][item] = meta
@@ -240,8 +247,11 @@ class _ItemWriters:
         self.handles = {}
         self.tables = {}
         self.positions = {}
+        self.partials: dict[str, str] = {}
         for name in names:
-            self.handles[name] = open(directory / f"{name}.bin.partial", "wb")  # noqa: SIM115
+            # A name of its own: two runs filling the same cache at once must not share a file.
+            fd, self.partials[name] = tempfile.mkstemp(prefix=f".{name}.bin.partial-", dir=directory)
+            self.handles[name] = os.fdopen(fd, "wb")
             self.tables[name] = np.zeros((count, 3), dtype=np.int64)
             self.positions[name] = 0
         self.items = items
@@ -256,6 +266,14 @@ class _ItemWriters:
     def finish(self) -> dict[str, dict]:
         for name, handle in self.handles.items():
             handle.close()
-            np.save(self.directory / f"{name}.index.npy", self.tables[name])
-            os.replace(self.directory / f"{name}.bin.partial", self.directory / f"{name}.bin")
+            index = io.BytesIO()
+            np.save(index, self.tables[name])
+            atomic_write_bytes(self.directory / f"{name}.index.npy", index.getvalue())
+            os.replace(self.partials[name], self.directory / f"{name}.bin")
         return {item: {"written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")} for item in self.items}
+
+    def discard(self) -> None:
+        for name, handle in self.handles.items():
+            handle.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.partials[name])
