@@ -62,6 +62,17 @@ def build_stages(config: DistillConfig, options: ChainOptions) -> list[Stage]:
     base = {k: v for k, v in values.items() if k not in ("next", "output_dir")}
     plan.add("distill", f"distill ({config.name})", steps.distill, config=base,
              teacher_from=plan.stages[0].name, where=config.name)
+    export_options, bench_options, task = _add_next_steps(plan, config, base, task)
+    if task is None:
+        raise ChainError(f"recipe {config.name} has no task to score and quantize on: give it a [data.task] "
+                         f"or a [[next]] finetune step with data = {{ dataset = ..., language = ... }}")
+    _add_delivery(plan, config, export_options, bench_options, task)
+    return plan.stages
+
+
+def _add_next_steps(plan: _Plan, config: DistillConfig, base: dict, task: dict | None
+                    ) -> tuple[dict, dict, dict | None]:
+    """The recipe's [[next]] steps as stages; returns the export and bench options and the task."""
     export_options, bench_options = {}, {}
     for index, step in enumerate(config.next):
         where = f"next[{index}] ({step.step})"
@@ -74,13 +85,14 @@ def build_stages(config: DistillConfig, options: ChainOptions) -> list[Stage]:
                      steps.distill, config=_round(base, step.options, index), teacher_from=plan.last_model,
                      where=where)
         elif step.step == "finetune":
-            plan.add("finetune", "fine-tune the student", steps.finetune_student,
-                     finetune=_student_finetune(step.options, task, where), source=plan.last_model)
+            finetune = _student_finetune(step.options, task, where)
+            plan.add("finetune", "fine-tune the student", steps.finetune_student, finetune=finetune,
+                     source=plan.last_model)
+            task = task or finetune["data"]
         else:
             plan.add(step.step, step.step, steps.compress, step=step.step, source=plan.last_model,
                      **_compress_settings(step.step, step.options, task))
-    _add_delivery(plan, config, export_options, bench_options, task)
-    return plan.stages
+    return export_options, bench_options, task
 
 
 class _Plan:

@@ -9,7 +9,6 @@ stage resumes there) and its folder ``OUT/<name>`` appears by one rename once it
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -95,13 +94,10 @@ def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, St
             log(f"{label} ... done in {_duration(record.seconds)} -> {folder}")
         done[stage.name] = record
         upstream = stamp
-    _remove_if_empty(out / WORK_FOLDER)
+    # Every stage is finished: what is left in the work folder belongs to settings given up on
+    # (checkpoints of an interrupted stage whose inputs then changed), and can be large.
+    shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
     return done
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):  # not there, or still holds another stage's work
-        folder.rmdir()
 
 
 def _run(stage: Stage, stamp: str, folder: Path, out: Path, done: dict[str, StageRecord]) -> StageRecord:

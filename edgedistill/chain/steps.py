@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,11 @@ TASK_FILE = "edgedistill-task.json"
 
 class ChainError(EdgedistillError):
     """A chain that cannot run as configured; the message names the recipe key."""
+
+
+def say(message: str) -> None:
+    """What a stage reports while it runs, indented under the chain's line for the stage."""
+    print(f"      {message}", file=sys.stderr, flush=True)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -51,9 +57,12 @@ def teacher(settings: dict[str, Any], product: Path, done: dict[str, StageRecord
     if settings["finetune"] is None:
         from edgedistill.teachers import resolve_teacher
 
-        location = resolve_teacher(settings["teacher"])
-        summary = _training_summary(read_json(Path(str(location)) / "results.json"), Path(str(location)))
-        return {**summary, "model_outside": str(Path(str(location)).resolve()), "fine_tuned_here": False,
+        location = resolve_teacher(settings["teacher"])  # a directory, or a hub id
+        local = isinstance(location, Path)
+        results = read_json(location / "results.json") if local else {}
+        summary = _training_summary(results, Path(str(location)))
+        return {**summary, "model_outside": str(location.resolve()) if local else location,
+                "fine_tuned_here": False,
                 "headline": f"used as it is: {location}"}
     from edgedistill.tasks.config import FinetuneConfig
     from edgedistill.tasks.finetune import finetune
@@ -131,7 +140,7 @@ def export(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]
 
     source = done[settings["source"]].model
     if not product.exists():
-        export_bundle(str(source), product, ExportOptions(**settings["options"]), log=print)
+        export_bundle(str(source), product, ExportOptions(**settings["options"]), log=say)
     return _bundle_summary(product)
 
 
@@ -155,7 +164,7 @@ def quantize(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
         first = SCHEMES[options["scheme"]](preset=preset, per_channel=options["per_channel"],
                                            keep_fp32=list(options["keep_fp32"]))
         quantize_bundle(fp32, product, escalation_ladder(first), data, max_drop=options["max_drop"],
-                        log=print)
+                        log=say)
     return _bundle_summary(product)
 
 
@@ -243,7 +252,7 @@ def _bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]
     variants = [VariantSpec(name, kind, str(done[stage].model)) for name, kind, stage in settings["variants"]]
     config = BenchConfig(**settings["options"], reference=variants[0].name)
     try:
-        result = run_benchmark(variants, config, progress=lambda m: print(f"  bench {m}", flush=True))
+        result = run_benchmark(variants, config, progress=say)
     except BenchError as exc:
         raise ChainError(str(exc)) from None
     command = " ".join(["edgedistill", "bench", *(shlex.quote(f"{v.name}={v.path}") for v in variants),
