@@ -83,10 +83,10 @@ def test_sigkill_mid_run_resumes_and_ends_like_an_uninterrupted_run(teacher, tmp
     survivor = last_complete_checkpoint(checkpoints)
     (checkpoints / "checkpoint-999").mkdir()  # what a kill during a checkpoint write leaves behind
 
-    rerun = subprocess.run(cli("distill", str(recipe), "--quiet", "--json"), cwd=PROJECT_ROOT, env=env,
+    rerun = subprocess.run(cli("distill", str(recipe), "--json"), cwd=PROJECT_ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    resumed = json.loads(rerun.stdout)
+    resumed = json.loads(rerun.stdout)  # --json alone: nothing but the JSON on stdout
     assert resumed["training"]["resumed_from"] == survivor.name != "checkpoint-120"
     assert resumed["training"]["steps"] == straight["training"]["steps"] == 120
     assert straight["training"]["resumed_from"] is None

@@ -35,7 +35,8 @@ def _resolve(recipe: str, teacher: str | None, out: Path | None, settings: tuple
 @click.option("--print-config", is_flag=True, help="Print the resolved recipe as TOML and stop.")
 @click.option("--list", "list_only", is_flag=True, help="List the shipped recipes and stop.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the results as JSON (and nothing else on stdout, so no progress either).")
 def distill(recipe: str | None, teacher: str | None, out: Path | None, settings: tuple[str, ...],
             overwrite: bool, print_config: bool, list_only: bool, quiet: bool, as_json: bool) -> None:
     """Distil a teacher into a small student as RECIPE says.
@@ -70,7 +71,8 @@ def distill(recipe: str | None, teacher: str | None, out: Path | None, settings:
         return
     from edgedistill.distill.run import distill as run_distill
 
-    outcome = run_distill(config, overwrite=overwrite, progress=not quiet)
+    # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
+    outcome = run_distill(config, overwrite=overwrite, progress=not (quiet or as_json))
     if not outcome.results:
         return  # not the first of several processes
     if as_json:

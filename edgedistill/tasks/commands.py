@@ -176,7 +176,8 @@ TRAINING_KEYS = (
               help="Write the resolved config (TOML or JSON by suffix) and exit without training.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the full results as JSON (and nothing else on stdout, so no progress either).")
 def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool, no_progress: bool,
              as_json: bool, **values) -> None:
     """Fine-tune a model on a task with the Hugging Face Trainer and score it on dev and test.
@@ -206,7 +207,8 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
         return
     from edgedistill.tasks.finetune import finetune as run_finetune
 
-    results = run_finetune(config, overwrite=overwrite, progress=not no_progress)
+    # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
+    results = run_finetune(config, overwrite=overwrite, progress=not (no_progress or as_json))
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else _format_results(results))
 
 
@@ -238,7 +240,8 @@ def _format_results(results: dict) -> str:
               help="Results JSON [default: MODEL_DIR/eval-<task>-<split>.json].")
 @click.option("--threads", type=int, help="torch CPU threads.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full results as JSON.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the full results as JSON (and nothing else on stdout, so no progress either).")
 def evaluate(model_dir: Path, split: str, batch_size: int, max_length: int | None, max_examples: int | None,
              seed: int, out: Path | None, threads: int | None, no_progress: bool, as_json: bool,
              **values) -> None:
