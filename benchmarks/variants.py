@@ -149,6 +149,9 @@ def load_pytorch(spec: VariantSpec, seq_len: int, batch_size: int, threads: int)
         from edgedistill.teachers import builtin_teacher_dir
 
         folder = builtin_teacher_dir(spec.path)
+    from edgedistill.teachers import check_model_directory
+
+    check_model_directory(folder)  # names a missing tokenizer or weights file, as transformers does not
     config = transformers.AutoConfig.from_pretrained(folder)
     architecture = (config.architectures or ["AutoModel"])[0]
     model_class = getattr(transformers, architecture, transformers.AutoModel)

@@ -25,12 +25,14 @@ def cli(*args, input: str | None = None):
 
 
 def assert_refused(result, *fragments: str, exit_code: int = 1) -> str:
-    """Exit code, exactly one line on stderr starting with "Error:", the fragments in it, no traceback."""
+    """Exit code; stderr ends with the one line starting with "Error:", holding the fragments; no traceback.
+
+    Above it may stand progress ("round 1/1") or, for usage errors (exit 2), click's "Usage:" hint.
+    """
     assert result.exit_code == exit_code, (result.exit_code, result.output, result.exception)
-    errors = [line for line in result.stderr.strip().splitlines() if line.startswith("Error:")]
-    assert len(errors) == 1, result.stderr
-    if exit_code == 1:  # click's usage errors (exit 2) add a "Usage:" hint above the error line
-        assert result.stderr.strip().splitlines() == errors, result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("Error:")]
+    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
@@ -192,6 +194,13 @@ def test_bad_model_directory(model_dir, tmp_path, data_dir, problem, command):
     out = tmp_path / "out"
     assert_refused(cli(*MODEL_COMMANDS[command](path, out)), expected)
     assert not out.exists()
+
+
+def test_bench_names_a_broken_model_directory(model_dir, tmp_path):
+    """bench loads each variant in a worker process; the worker's refusal comes back as one line."""
+    path = _break_model(model_dir, tmp_path / "model", "no tokenizer")
+    assert_refused(cli("bench", f"a={path}", "--rounds", "1", "--out", tmp_path / "bench"),
+                   f"Error: variant a failed: TeacherError: model directory {path} has no tokenizer")
 
 
 # ------------------------------------------------------------------------------------- bundles
