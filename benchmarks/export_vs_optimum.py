@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedistill.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REFERENCE = "optimum-int8"
@@ -240,8 +242,7 @@ def write_report(out: Path, command: str, context: dict, accuracy: dict, sizes: 
     lines += ["", "```json", json.dumps({"context": context, "accuracy": accuracy, "sizes_bytes": sizes,
                                           "bench": bench, "gates": gates}, indent=1, default=str),
               "```", ""]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(out, "\n".join(lines))
     log(f"wrote {out}")
 
 

@@ -20,6 +20,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from edgedistill.atomic import atomic_write_text
+
 RESULTS = Path(__file__).resolve().parent / "results"
 # name: (heads per layer, FFN neurons per layer); e5-small has 12 heads and FFN 1536 in 12 layers.
 VARIANTS = {"ffn-768": (None, 768), "heads-6-ffn-768": (6, 768), "heads-4-ffn-384": (4, 384)}
@@ -156,9 +158,8 @@ def main(argv: list[str] | None = None) -> None:
         built = build_variants(Path(work), args.score_batches)
         result = time_variants(built, args)
     text = report(command_line(args), built, result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text, encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps(
+    atomic_write_text(args.out, text)
+    atomic_write_text(args.out.with_suffix(".json"), json.dumps(
         {"command": command_line(args), "variants": built, "benchmark": result.to_dict()}, indent=2))
     print(text)
 

@@ -22,6 +22,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from edgedistill.atomic import atomic_write_text
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGE_CASES = ["", " ", "  two  spaces  ", "tab\there", "new\nline", "\u200b", "ends with a joiner \u200d",
               "Ọjọ́ ìbí mi ni òní", unicodedata.normalize("NFD", "Ọjọ́ ìbí mi ni òní"),  # combining accents
@@ -123,8 +125,7 @@ def write(out: Path, command: str, tokenizer_json: Path, result: dict, seconds: 
         lines.append(f"  - tokenizer.json: {' '.join(example['tokenizer_json'])}")
         lines.append(f"  - graph:          {' '.join(example['graph'])}")
     lines += ["", "```json", json.dumps(result, indent=1, ensure_ascii=False), "```", ""]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines), encoding="utf-8")
+    atomic_write_text(out, "\n".join(lines))
 
 
 def main() -> None:
