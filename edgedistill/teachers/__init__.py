@@ -82,7 +82,8 @@ def resolve_teacher(name_or_path: str | Path, *, cache_dir: Path | None = None) 
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                 "pytorch_model.bin.index.json")
-TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "vocab.txt", "vocab.json")
+TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "spm.model",
+                   "tokenizer.model", "vocab.txt", "vocab.json")
 JSON_FILES = ("config.json", "edgedistill-teacher.json", "edgedistill-task.json")
 
 
