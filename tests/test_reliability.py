@@ -177,6 +177,9 @@ MODEL_COMMANDS = {
                                 "--out", out],
     "distill": lambda m, out: ["distill", "comet", "--teacher", m, "--out", out],
     "evaluate": lambda m, out: ["evaluate", m, "--data", "afrisenti", "--lang", "hau", "--out", out],
+    "prune": lambda m, out: ["prune", m, out, "--ffn", "8", "--lang", "hau"],
+    "reduce-hidden": lambda m, out: ["reduce-hidden", m, out, "--size", "8"],
+    "teacher": lambda m, out: ["teacher", m, "--out", out],
 }
 
 
