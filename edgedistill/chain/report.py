@@ -45,6 +45,7 @@ def gather(settings: dict[str, Any], done: dict[str, StageRecord]) -> dict[str, 
         "metric": metric, "test_examples": scores.get("examples"), "seed": scores.get("seed"),
         "teacher": {"name": teacher.get("display_name"), "test": _metric(teacher.get("test"), metric),
                     "test_examples": teacher.get("test_examples"), "model": teacher.get("model")},
+        "final_model_stage": settings["student"],
         "student": {"stage": trained[-1].name if trained else None,
                     "test": _metric(student.get("test"), metric),
                     "test_examples": student.get("test_examples"), "shape": student.get("shape")},
@@ -173,14 +174,18 @@ def write_plot(facts: dict[str, Any], path: Path) -> bool:
               "student-pytorch-fp32": facts["student"]["test"],
               "student-onnx-fp32": facts["bundles"]["fp32"]["test"],
               "student-onnx-int8": facts["bundles"]["int8"]["test"]}
+    if facts["student"]["stage"] != facts["final_model_stage"]:
+        scores["student-pytorch-fp32"] = None  # scored before a later stage changed it: not at this size
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for name, s in variants.items():
-        size = s["size_bytes"] / 1e6
-        left.scatter(size, s["p50_ms"])
+    for index, (name, s) in enumerate(variants.items()):
+        size, colour = s["size_bytes"] / 1e6, f"C{index}"  # one colour per variant in both panels
+        left.scatter(size, s["p50_ms"], color=colour)
         left.annotate(name, (size, s["p50_ms"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
         if scores.get(name) is not None:
-            right.scatter(size, scores[name])
+            right.scatter(size, scores[name], color=colour)
             right.annotate(name, (size, scores[name]), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for ax in (left, right):
+        ax.margins(0.2)
     left.set(xscale="log", yscale="log", xlabel="weights on disk (MB)", ylabel="p50 latency (ms)",
              title="latency against size")
     right.set(xscale="log", xlabel="weights on disk (MB)", ylabel=f"test {facts['metric']}",
