@@ -189,6 +189,53 @@ def test_a_half_written_stage_folder_is_never_taken_as_finished(first, recipe, t
     assert ran(lines) == ["03-trim-vocab", "08-report"]  # same inputs again: what follows trim stays valid
 
 
+STEPS = """
+[[next]]
+step = "prune-ffn"
+ffn_size = 32
+batches = 2
+max_sentences = 50
+[[next]]
+step = "distill"
+name = "tiny-round2"
+[next.student]
+init = "reduce-hidden"
+hidden_size = 16
+[[next]]
+step = "finetune"
+epochs = 1.0
+batch_size = 16
+max_train_examples = 32
+[[next]]
+step = "trim-vocab"
+target_size = 300
+max_sentences = 200
+"""
+
+
+def test_every_kind_of_next_step_runs_in_order(recipe, tmp_path):
+    """Gurgurov's order on a tiny model: layers kept from the teacher, FFN pruning, a second round from
+    a narrower copy of the pruned model, a fine-tuned student, a trimmed vocabulary."""
+    text = recipe.read_text().replace('init = "fresh"', 'init = "teacher-layers"')
+    text = text.replace("[[next]]\nstep = \"trim-vocab\"\ntarget_size = 300\nlanguages = [\"hau\"]\n"
+                        "max_sentences = 200\n", STEPS)
+    full = tmp_path / "full.toml"
+    full.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    run(full, out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names[:6] == ["01-teacher", "02-distill", "03-prune-ffn", "04-distill-2", "05-finetune",
+                         "06-trim-vocab"]
+    second = read(out / "04-distill-2" / "results.json")
+    assert second["config"]["teacher"]["model"] == str(out / "03-prune-ffn")
+    assert second["student"]["shape"]["hidden_size"] == 16
+    manifest = read(out / "08-quantize" / "edgedistill.json")
+    assert manifest["architecture"]["intermediate_size"] == 32 and manifest["vocab_size"] == 300
+    facts = read(out / "11-report" / "facts.json")
+    assert facts["student"]["stage"] == "05-finetune"
+    assert facts["student"]["test"] == read(out / "05-finetune" / "results.json")["test"]["macro_f1"]
+
+
 def test_lang_sets_the_data_and_the_text_of_the_steps(recipe):
     config = resolve_recipe(str(recipe), lang="yor")
     assert config.data.task.language == "yor"

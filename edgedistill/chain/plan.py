@@ -85,7 +85,7 @@ def _add_next_steps(plan: _Plan, config: DistillConfig, base: dict, task: dict |
                      steps.distill, config=_round(base, step.options, index), teacher_from=plan.last_model,
                      where=where)
         elif step.step == "finetune":
-            finetune = _student_finetune(step.options, task, where)
+            finetune = {**_scoring_defaults(config), **_student_finetune(step.options, task, where)}
             plan.add("finetune", "fine-tune the student", steps.finetune_student, finetune=finetune,
                      source=plan.last_model)
             task = task or finetune["data"]
@@ -169,9 +169,15 @@ def _teacher_finetune(config: DistillConfig) -> dict | None:
     """The teacher's fine-tuning run; evaluated on the student's test sample so the two compare."""
     if not _needs_finetune(config):
         return None
-    settings = {"max_test_examples": config.data.max_eval_examples, "seed": config.training.seed,
-                "max_length": config.training.max_length, **config.teacher.finetune}
+    settings = {**_scoring_defaults(config), **config.teacher.finetune}
     return {**settings, "data": dataclasses.asdict(config.data.task), "model": config.teacher.model}
+
+
+def _scoring_defaults(config: DistillConfig) -> dict:
+    """Fine-tuning runs score on the distillation's sample (same size, same seed), unless told otherwise."""
+    limit = config.data.max_eval_examples
+    return {"max_dev_examples": limit, "max_test_examples": limit, "seed": config.training.seed,
+            "max_length": config.training.max_length}
 
 
 def _round(base: dict, options: dict, index: int) -> dict:
