@@ -115,6 +115,8 @@ def table_row(cell: Cell, result: dict | None, runs: Path) -> str:
     best = training["best_epoch_on_dev"]
     epochs = f"{training['epochs']:g}" + (f" ({best:g})" if best is not None else "")
     minutes = f"{training['train_seconds'] / 60:.1f} | {result['wall_seconds'] / 60:.1f}"
+    if training.get("resumed_from_checkpoint"):  # the times cover only the part after the restart
+        minutes = "resumed, not timed | resumed, not timed"
     differs = settings_differences(cell, result, runs)
     marker = f" (other settings: {json.dumps(differs)})" if differs else ""
     return (f"| {cell.dataset} | {cell.language} | **{test:.3f}**{marker} | {baseline[metric]:.3f} "
@@ -199,7 +201,7 @@ def _settings_notes(results: dict[str, dict]) -> list[str]:
         "were shared with other engineers' jobs throughout; with 2 threads under that load a step was "
         "5-10x slower than with 1 (OpenMP threads waiting on each other), hence threads=1, and most cells "
         "ran two at a time. No GPU was available to this work. Times are what this machine gave and vary "
-        "with its load.",
+        "with its load; a cell that resumed from the checkpoint of an interrupted process is not timed.",
         "- Missing cells: " + (", ".join(missing) if missing else "none"), "",
     ]
 
