@@ -17,8 +17,6 @@ the gurgurov and cruz recipes, written for MLM teachers (XLM-R, mBERT) on raw te
 distil on the task: their MLM term becomes the gold-label term, and their structure stays (gurgurov:
 every other teacher layer, logit MSE, FFN pruned to 2/3, hidden size 312 by SVD with a second round;
 cruz: a blank 4L/312H/FFN 1200 student with random embeddings, KL at T = 2, then fine-tuned).
-Bundles are scored on the test split for sentence classification only; for MasakhaNER the table
-gives the PyTorch student's entity F1 and leaves the bundles' task metric empty.
 """
 
 from __future__ import annotations
@@ -111,8 +109,6 @@ def rows_for(cell: Cell, student: str, facts: dict) -> list[dict]:
     for precision, variant in (("FP32", "student-onnx-fp32"), ("INT8", "student-onnx-int8")):
         measured = bench.get(variant, {})
         metric = facts["bundles"][precision.lower()]["test"]
-        if metric is None and precision == "FP32":
-            metric = facts["student"]["test"]  # the PyTorch student (token classification)
         rows.append({"cell": cell.name, "model": f"{student} {precision}", "metric": metric,
                      "retention": metric / teacher if metric is not None and teacher else None,
                      "parameters": (facts["bundles"]["int8"]["parameters"] or {}).get("total"),
@@ -152,8 +148,9 @@ def render(rows: list[dict], missing: list[str]) -> str:
     lines = ["# Teacher and students on five African languages (generated)", "",
              f"Produced by `{COMMAND}` from runs/results/*/ (each an `edgedistill run`); regenerate, "
              "never edit. Task metric on the whole test split: macro-F1 (AfriSenti, SIB-200) or entity F1 "
-             "of the PyTorch student (MasakhaNER, FP32 row). Latency and RSS ratios against the teacher in "
-             "PyTorch FP32, measured in the same benchmark run (seq 128, batch 1, one thread).", "",
+             "(MasakhaNER), of the teacher in PyTorch and of the students' bundles. Latency and RSS "
+             "ratios against the teacher in PyTorch FP32, measured in the same benchmark run (seq 128, "
+             "batch 1, one thread).", "",
              "| cell | model | task metric | % of teacher | parameters | file MB | latency ratio "
              "| RSS ratio |",
              "|---|---|---|---|---|---|---|---|"]

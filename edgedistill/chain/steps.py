@@ -172,9 +172,10 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
     """Score the FP32 and INT8 bundles on the test sample the teacher and the student were scored on."""
     scores = read_json(product / "scores.json")
     if not scores:
+        model = done[done[settings["fp32"]].settings["source"]].model  # the exported model: its tokenizer
         scores = {"bundles": {}}
         for name in ("fp32", "int8"):
-            scores["bundles"][name], info = _score_bundle(done[settings[name]].model, settings)
+            scores["bundles"][name], info = _score_bundle(done[settings[name]].model, model, settings)
             scores.update(info)
         product.mkdir(parents=True, exist_ok=True)
         (product / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
@@ -185,27 +186,28 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
     return scores
 
 
-def _score_bundle(bundle: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
-    from edgedistill.export.encoding import file_encoder
-    from edgedistill.export.evaluate import classification_metric
+def _score_bundle(bundle: Path, model: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
+    """The task metric of a classifier or tagger bundle, through ``score_split`` as for PyTorch models."""
+    from transformers import AutoTokenizer
+
+    from edgedistill.chain.bundle_model import BundleModel
     from edgedistill.runtime.bundle import load_manifest
     from edgedistill.tasks import DataSpec, load_task
+    from edgedistill.tasks.scoring import score_split
     from edgedistill.tasks.task import subsample
 
     manifest = load_manifest(bundle)
     spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
-    if manifest.task != "sequence-classification" or not spec:
-        return None, {"skipped": f"only sentence classifiers with a task are scored here ({manifest.task})"}
+    if manifest.task not in ("sequence-classification", "token-classification") or not spec:
+        return None, {"skipped": f"{manifest.task} bundles have no task metric to score"}
     task = load_task(DataSpec(**spec), splits=("test",), labels=tuple(manifest.labels),
                      label_source="the bundle's labels")
     examples = subsample(task.split("test").examples, settings["limit"], settings["seed"])
-    metric = task.primary_metric if task.primary_metric in ("accuracy", "weighted_f1") else "macro_f1"
-    encode = file_encoder(bundle / manifest.tokenizer_file, manifest.inputs, max_length=manifest.max_length,
-                          prefix=manifest.input_prefix, pad_id=manifest.pad_token_id)
-    score = classification_metric(encode, [e.text for e in examples], [e.label for e in examples],
-                                  manifest.labels, metric=metric)(bundle / manifest.model_file)
-    return round(score / 100, 4), {"metric": metric, "split": "test", "examples": len(examples),
-                                   "seed": settings["seed"]}
+    metrics = score_split(BundleModel(bundle, manifest), AutoTokenizer.from_pretrained(model), task, "test",
+                          max_length=manifest.max_length, prefix=manifest.input_prefix, examples=examples,
+                          progress=False)
+    return metrics[task.primary_metric], {"metric": task.primary_metric, "split": "test",
+                                          "examples": len(examples), "seed": settings["seed"]}
 
 
 def _bundle_summary(bundle: Path) -> dict[str, Any]:
