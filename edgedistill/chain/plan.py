@@ -105,14 +105,10 @@ class _Plan:
         name = f"{len(self.stages) + 1:02d}-{kind}"
         # The settings must be plain JSON: they are hashed into the fingerprint and stored.
         plain = json.loads(json.dumps(settings, default=str))
-        self.stages.append(Stage(name, title, plain,
-                                 functools.partial(_call, execute, {**plain, "progress": self.progress})))
+        execute_here = functools.partial(execute, {**plain, "progress": self.progress})
+        self.stages.append(Stage(name, title, plain, execute_here))
         if kind not in ("export", "quantize", "evaluate", "bench", "report"):
             self.last_model = name
-
-
-def _call(execute, settings, product, done):
-    return execute(settings, product, done)
 
 
 def _add_delivery(plan: _Plan, config: DistillConfig, export_options: dict, bench_options: dict,
@@ -181,13 +177,11 @@ def _scoring_defaults(config: DistillConfig) -> dict:
 
 
 def _round(base: dict, options: dict, index: int) -> dict:
-    merged = copy.deepcopy(base)
-    merged.update(copy.deepcopy(options))
-    merged.setdefault("name", f"{base['name']}-round{index + 2}")
+    """A further distillation round: the step's tables replace the recipe's."""
+    merged = {**copy.deepcopy(base), **copy.deepcopy(options)}
+    merged["name"] = options.get("name", f"{base['name']}-round{index + 2}")
     merged["teacher"] = {"model": "", "head": "auto"}  # the previous stage's model, filled in at run time
-    if "losses" in options:
-        merged["losses"] = options["losses"]
-    DistillConfig.from_dict({**merged, "teacher": {"model": "x"}}, source=f"next[{index}] (distill)")
+    DistillConfig.from_dict(merged, source=f"next[{index}] (distill)")  # a bad table fails before any stage
     return merged
 
 
