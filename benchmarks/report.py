@@ -114,15 +114,11 @@ def write_plots(result: BenchResult, out_dir: Path) -> list[Path]:
         ax.set(xlabel="weights on disk (MB)",
                ylabel=next(m[0] for m in metrics if m), title="task metric vs size")
     fig.tight_layout()
-    import io
-
-    from edgedistill.atomic import atomic_write_bytes
+    from edgedistill.atomic import atomic_save_figure
 
     path = out_dir / "bench.png"
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=120)
+    atomic_save_figure(fig, path, dpi=120)
     plt.close(fig)
-    atomic_write_bytes(path, image.getvalue())
     return [path]
 
 

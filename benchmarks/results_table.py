@@ -27,7 +27,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from edgedistill.atomic import atomic_write_text
+from edgedistill.atomic import atomic_save_figure, atomic_write_text
 from edgedistill.benchmarks.teacher_baselines import CELLS, COMMON, PER_DATASET, Cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,7 +185,7 @@ def plot(rows: list[dict], path: Path) -> None:
            title="accuracy against size, every cell")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_save_figure(fig, path)
     plt.close(fig)
 
 

@@ -7,6 +7,7 @@ and renamed into place only when it is whole. A rename within one filesystem is 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
 import tempfile
@@ -59,6 +60,13 @@ def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def atomic_save_figure(figure, dest: str | Path, *, dpi: int = 110) -> None:
+    """Save a matplotlib figure as PNG through a temporary file and a rename."""
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=dpi)
+    atomic_write_bytes(dest, image.getvalue())
 
 
 def _umask() -> int:
