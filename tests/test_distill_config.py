@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
@@ -21,9 +22,10 @@ from edgedistill.distill.config import (
     RawTextConfig,
     StudentConfig,
     TrainingConfig,
-    to_toml,
 )
+from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.config import DataSpec
+from edgedistill.toml_writer import to_toml
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MINIMAL = """
@@ -172,6 +174,9 @@ def test_toml_writer_handles_nesting_quoting_and_leaves_out_none():
     parsed = tomllib.loads(to_toml(values))
     assert parsed == {"a": 1, "odd key": "x\"y", "t": {"u": [1.5, True], "v": {"w": "z"}},
                       "arr": [{"k": 1, "sub": {"q": 2}}, {"k": 2}]}
+    assert tomllib.loads(to_toml({"s": "del\x7f and \U0001f600"})) == {"s": "del\x7f and \U0001f600"}
+    with pytest.raises(EdgedistillError, match="t.when: cannot write a datetime"):
+        to_toml({"t": {"when": datetime.datetime(2026, 1, 1)}})
 
 
 def test_importing_the_package_and_reading_recipes_needs_no_torch():

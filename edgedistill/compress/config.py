@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from edgedistill.errors import EdgedistillError
+from edgedistill.toml_writer import to_toml
 
 ConfigT = TypeVar("ConfigT", bound="CompressionConfig")
 
@@ -72,9 +73,7 @@ class CompressionConfig:
 
     def to_toml(self) -> str:
         """Flat TOML; None values are left out (TOML has no null) and mean the default."""
-        lines = [f"{key} = {_toml_value(value)}" for key, value in self.to_dict().items()
-                 if value is not None]
-        return "\n".join(lines) + "\n"
+        return to_toml(self.to_dict())
 
     @classmethod
     def from_toml(cls: type[ConfigT], text: str, *, source: str = "TOML config") -> ConfigT:
@@ -110,17 +109,3 @@ class CompressionConfig:
 
         path = Path(path)
         atomic_write_text(path, self.to_toml() if path.suffix == ".toml" else self.to_json() + "\n")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        # A JSON string is a TOML basic string, once non-BMP characters stay unescaped (TOML has no
-        # surrogate pairs) and DEL is escaped (TOML forbids it raw).
-        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.config import DataSpec
+from edgedistill.toml_writer import to_toml
 
 
 class DistillConfigError(EdgedistillError):
@@ -601,46 +602,3 @@ def parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise DistillConfigError(f"{source} is not valid TOML: {exc}") from None
-
-
-def to_toml(values: dict[str, Any]) -> str:
-    """Write nested dicts as TOML: tables, arrays of tables, inline arrays; None values are left out."""
-    lines: list[str] = []
-    _emit_table(values, "", lines)
-    return "\n".join(lines).strip() + "\n"
-
-
-def _is_table_array(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
-
-
-def _emit_table(table: dict[str, Any], prefix: str, lines: list[str]) -> None:
-    for key, value in table.items():
-        if value is not None and not isinstance(value, dict) and not _is_table_array(value):
-            lines.append(f"{_toml_key(key)} = {_toml_value(value, _key(prefix, key))}")
-    for key, value in table.items():
-        name = _key(prefix, _toml_key(key))
-        if isinstance(value, dict):
-            lines.extend(["", f"[{name}]"])
-            _emit_table(value, name, lines)
-        elif _is_table_array(value):
-            for item in value:
-                lines.extend(["", f"[[{name}]]"])
-                _emit_table(item, name, lines)
-
-
-def _toml_key(key: str) -> str:
-    bare = key and all(c.isalnum() or c in "-_" for c in key)
-    return key if bare else json.dumps(key)
-
-
-def _toml_value(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v, where) for v in value) + "]"
-    raise DistillConfigError(f"{where}: cannot write a {type(value).__name__} to TOML")

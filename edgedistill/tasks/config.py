@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.errors import EdgedistillError
+from edgedistill.toml_writer import to_toml
 
 
 class ConfigError(EdgedistillError):
@@ -133,29 +134,3 @@ def read_config_file(path: str | Path) -> dict:
         raise ConfigError("reading TOML configs needs Python 3.11 or newer; use a .json config") from None
     except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
         raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
-
-
-def to_toml(values: dict) -> str:
-    """A small TOML writer for flat dicts with one level of tables; None values are left out."""
-    lines, tables = [], []
-    for key, value in values.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            lines.append(f"{key} = {_toml_value(value)}")
-    for name, table in tables:
-        lines.append(f"\n[{name}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in table.items() if value is not None)
-    return "\n".join(lines) + "\n"
-
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise ConfigError(f"cannot write {type(value).__name__} values to TOML")
