@@ -4,6 +4,8 @@
   ``trainer_state.json`` last, so a run killed while saving leaves a directory that looks like a
   checkpoint but is not one. Resuming takes the newest checkpoint whose state file is whole and
   deletes newer, half-written ones.
+* ``train_resuming``: a rerun of the same run (the same config, saved beside the checkpoints)
+  continues from there; a different run refuses the folder rather than mixing the two.
 * ``check_loss`` and ``StopOnNonFinite``: a NaN or infinite loss, or weights that became NaN or
   infinite after an optimizer step, stop the run with one sentence before the next checkpoint is
   written, so the checkpoints on disk stay the last good ones. (The Trainer's own
@@ -15,14 +17,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
 
+from edgedistill.atomic import atomic_write_text
 from edgedistill.errors import EdgedistillError
 
 TRAINER_STATE = "trainer_state.json"
+RUN_CONFIG_FILE = "run-config.json"  # in the checkpoint folder, to resume only the same run
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -63,6 +68,28 @@ def resume_point(folder: Path, *, clean: bool = True) -> Path | None:
         if clean and step > last_step:
             shutil.rmtree(path, ignore_errors=True)
     return last
+
+
+def train_resuming(trainer, folder: Path, run_config: dict, *, error: type[EdgedistillError],
+                   hint: str) -> tuple[float, Path | None]:
+    """Train, resuming from the last complete checkpoint in ``folder`` if it holds this same run.
+
+    Returns the seconds spent training and the checkpoint it resumed from (or None). A folder of a
+    different run raises ``error`` naming the folder, followed by ``hint``.
+    """
+    config_text = json.dumps(run_config, sort_keys=True)
+    saved = folder / RUN_CONFIG_FILE
+    first = trainer.is_world_process_zero()
+    resume = None
+    if saved.is_file():
+        if saved.read_text(encoding="utf-8") != config_text:
+            raise error(f"checkpoint directory {folder} holds a different run; remove it or {hint}")
+        resume = resume_point(folder, clean=first)
+    if first:
+        atomic_write_text(saved, config_text)
+    started = time.time()
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    return time.time() - started, resume
 
 
 def _stopped(what: str, step: int, folder: Path) -> NonFiniteTraining:

@@ -26,7 +26,7 @@ import transformers
 from transformers import PrinterCallback, TrainingArguments
 
 from edgedistill.accounting import count_parameters
-from edgedistill.atomic import atomic_directory, atomic_write_text
+from edgedistill.atomic import atomic_directory
 from edgedistill.distill.config import (
     AttentionTerm,
     DistillConfig,
@@ -43,7 +43,7 @@ from edgedistill.distill.teacher_cache import TeacherCache, items_for, teacher_f
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.finetune import TASK_FILE
-from edgedistill.training_guard import resume_point
+from edgedistill.training_guard import train_resuming
 
 if TYPE_CHECKING:
     from edgedistill.teachers import Teacher
@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 CONFIG_FILE = "distill-config.toml"
 RESULTS_FILE = "results.json"
 PROVENANCE_FILE = "edgedistill-teacher.json"
-RUN_CONFIG_FILE = "run-config.json"
 
 
 class DistillError(EdgedistillError):
@@ -224,20 +223,9 @@ def _train(trainer: DistillationTrainer, config: DistillConfig) -> tuple[float, 
 
     Returns the seconds spent training and the name of the checkpoint it resumed from (or None).
     """
-    folder = checkpoint_dir(config)
-    run_config = json.dumps(config.to_dict(), sort_keys=True)
-    saved = folder / RUN_CONFIG_FILE
-    resume = None
-    if saved.is_file():
-        if saved.read_text() != run_config:
-            raise DistillError(f"checkpoint directory {folder} holds a different run; remove it or change "
-                               f"output_dir")
-        resume = resume_point(folder, clean=trainer.is_world_process_zero())
-    if trainer.is_world_process_zero():
-        atomic_write_text(saved, run_config)
-    started = time.time()
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    return time.time() - started, resume.name if resume else None
+    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), config.to_dict(), error=DistillError,
+                                      hint="change output_dir")
+    return seconds, resumed.name if resumed else None
 
 
 def _evaluate(student, tokenizer, data: DistillData, config: DistillConfig, progress: bool) -> dict:

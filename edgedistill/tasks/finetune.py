@@ -22,19 +22,18 @@ import transformers
 from transformers import PrinterCallback, Trainer, TrainingArguments
 
 import edgedistill
-from edgedistill.atomic import atomic_directory, atomic_write_text
+from edgedistill.atomic import atomic_directory
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.config import FinetuneConfig
 from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import collator_for, score_split
 from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, TaskError, load_task, subsample
-from edgedistill.training_guard import StopOnNonFinite, check_loss, resume_point
+from edgedistill.training_guard import StopOnNonFinite, check_loss, train_resuming
 
 TASK_FILE = "edgedistill-task.json"
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "finetune-config.toml"
-RUN_CONFIG_FILE = "run-config.json"  # in the checkpoint directory, to resume only the same run
 
 
 class FinetuneError(EdgedistillError):
@@ -244,19 +243,9 @@ def is_head_parameter(name: str) -> bool:
 
 def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
     """Train, resuming from the last complete checkpoint of the same run; return (seconds, resumed)."""
-    folder = checkpoint_dir(config)
-    run_config = json.dumps(config.to_dict(), sort_keys=True)
-    saved = folder / RUN_CONFIG_FILE
-    resume = None
-    if saved.is_file():
-        if saved.read_text() != run_config:
-            raise FinetuneError(f"checkpoint directory {folder} holds a different run; remove it or "
-                                f"choose another checkpoint_dir")
-        resume = resume_point(folder)
-    atomic_write_text(saved, run_config)
-    started = time.time()
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    return time.time() - started, resume is not None
+    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), config.to_dict(), error=FinetuneError,
+                                      hint="choose another checkpoint_dir")
+    return seconds, resumed is not None
 
 
 def _results(config: FinetuneConfig, task: Task, teacher, prefix: str, used: dict,
