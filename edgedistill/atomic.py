@@ -32,13 +32,22 @@ def atomic_directory(dest: str | Path, *, overwrite: bool = False) -> Iterator[P
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_directory(tmp, dest)
+
+
+def replace_directory(source: Path, dest: Path) -> None:
+    """Rename the finished directory ``source`` to ``dest``, replacing a directory already there.
+
+    The old one is first moved aside (a rename cannot replace a non-empty directory), so ``dest`` is
+    at every moment either the old whole directory, absent for an instant, or the new whole one.
+    """
     if dest.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
         os.replace(dest, old / "previous")
-        os.replace(tmp, dest)
+        os.replace(source, dest)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, dest)
+        os.replace(source, dest)
 
 
 def atomic_write_text(dest: str | Path, text: str) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from edgedistill.atomic import replace_directory
 
 RECORD_FILE = "stage.json"
 WORK_FOLDER = ".work"
@@ -109,20 +109,9 @@ def _run(stage: Stage, stamp: str, folder: Path, out: Path, done: dict[str, Stag
     product.mkdir(exist_ok=True)  # a stage that only points elsewhere has nothing of its own
     record = StageRecord(stage.name, stamp, folder, stage.settings, summary, time.time() - started)
     (product / RECORD_FILE).write_text(json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n")
-    _publish(product, folder)
+    replace_directory(product, folder)
     shutil.rmtree(work, ignore_errors=True)
     return record
-
-
-def _publish(product: Path, folder: Path) -> None:
-    """Rename the finished product into place, replacing a stale folder of the same name."""
-    if folder.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-        os.replace(folder, old / "previous")
-        os.replace(product, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(product, folder)
 
 
 def _duration(seconds: float) -> str:
