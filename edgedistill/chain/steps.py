@@ -16,8 +16,7 @@ from typing import Any
 
 from edgedistill.chain.stages import StageRecord
 from edgedistill.errors import EdgedistillError
-
-TASK_FILE = "edgedistill-task.json"
+from edgedistill.tasks.task import TASK_FILE
 
 
 class ChainError(EdgedistillError):

@@ -28,10 +28,18 @@ from edgedistill.tasks.config import FinetuneConfig
 from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import collator_for, score_split
-from edgedistill.tasks.task import SEQUENCE, SIMILARITY, TOKEN, Task, TaskError, load_task, subsample
+from edgedistill.tasks.task import (
+    SEQUENCE,
+    SIMILARITY,
+    TASK_FILE,
+    TOKEN,
+    Task,
+    TaskError,
+    load_task,
+    subsample,
+)
 from edgedistill.training_guard import StopOnNonFinite, check_loss, train_resuming
 
-TASK_FILE = "edgedistill-task.json"
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "finetune-config.toml"
 

@@ -18,6 +18,8 @@ from edgedistill.tasks import readers
 from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.readers import Columns, DataFormatError, Example, TextExample, TokenExample
 
+TASK_FILE = "edgedistill-task.json"  # beside a fine-tuned model: its kind, labels, prefix and data
+
 SEQUENCE = "sequence-classification"
 TOKEN = "token-classification"
 SIMILARITY = "embedding-similarity"
