@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+
+def read_json(path: str | Path) -> dict:
+    """The JSON object written to ``path``, or {} when there is no such file (an optional record)."""
+    path = Path(path)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 @contextlib.contextmanager

@@ -9,7 +9,6 @@ run the finished bundle through the runtime before it is renamed into place.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgedistill.atomic import read_json
 from edgedistill.export.bundle_writer import VARIANT_FILES, bundle_directory, finish_bundle
 from edgedistill.export.errors import ExportError
 from edgedistill.runtime.bundle import Manifest, load_manifest
@@ -73,7 +73,7 @@ def load_source_model(name_or_path: str, task: str | None = None) -> SourceModel
     from edgedistill.teachers import load_teacher, resolve_teacher
 
     location = resolve_teacher(name_or_path)
-    info = _read_json(Path(location) / "edgedistill-task.json") if isinstance(location, Path) else {}
+    info = read_json(Path(location) / "edgedistill-task.json") if isinstance(location, Path) else {}
     task = task or _task_from_directory(location, info)
     check_task(task)
     head = "base" if task == "embedding" else task
@@ -82,14 +82,10 @@ def load_source_model(name_or_path: str, task: str | None = None) -> SourceModel
                        loaded.provenance)
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def _task_from_directory(location, info: dict) -> str:
     if info.get("kind") in ("sequence-classification", "token-classification"):
         return info["kind"]
-    config = _read_json(Path(location) / "config.json") if isinstance(location, Path) else {}
+    config = read_json(Path(location) / "config.json") if isinstance(location, Path) else {}
     for architecture in config.get("architectures") or []:
         for suffix, task in (("ForSequenceClassification", "sequence-classification"),
                              ("ForTokenClassification", "token-classification")):

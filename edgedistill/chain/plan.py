@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistill.atomic import read_json
 from edgedistill.chain import steps
 from edgedistill.chain.stages import Stage
 from edgedistill.chain.steps import ChainError
@@ -143,7 +144,7 @@ def _check_data(task: dict | None) -> None:
 
 def _teacher_task(model: str) -> dict:
     folder = Path(model).expanduser()
-    return steps.read_json(folder / steps.TASK_FILE) if folder.is_dir() else {}
+    return read_json(folder / steps.TASK_FILE) if folder.is_dir() else {}
 
 
 def _needs_finetune(config: DistillConfig) -> bool:

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgedistill.atomic import read_json
 from edgedistill.chain.stages import StageRecord
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.task import TASK_FILE
@@ -26,10 +27,6 @@ class ChainError(EdgedistillError):
 def say(message: str) -> None:
     """What a stage reports while it runs, indented under the chain's line for the stage."""
     print(f"      {message}", file=sys.stderr, flush=True)
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _training_summary(results: dict[str, Any], model: Path) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.atomic import atomic_write_text
+from edgedistill.atomic import atomic_write_text, read_json
 from edgedistill.errors import EdgedistillError, first_sentence
 from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.finetune import TASK_FILE, environment, text_prefix_for
@@ -45,8 +45,8 @@ def read_model_info(model_dir: Path, kind: str | None = None) -> ModelInfo:
         raise EvaluateError(f"{model_dir} is not a Hugging Face model directory (no config.json)")
     check_model_directory(model_dir)
     config = json.loads((model_dir / "config.json").read_text())
-    provenance = _read_json(model_dir / "edgedistill-teacher.json")
-    saved = _read_json(model_dir / TASK_FILE)
+    provenance = read_json(model_dir / "edgedistill-teacher.json")
+    saved = read_json(model_dir / TASK_FILE)
     kind = kind or saved.get("kind") or _kind_from_architecture(config.get("architectures") or [])
     if kind is None:
         raise EvaluateError(f"cannot tell the task of {model_dir}: it has no {TASK_FILE} and its config "
@@ -57,10 +57,6 @@ def read_model_info(model_dir: Path, kind: str | None = None) -> ModelInfo:
     prefix = saved.get("text_prefix", text_prefix_for(None, kind, provenance))
     return ModelInfo(kind, labels, prefix, int(saved.get("max_length", 128)), data,
                      provenance.get("display_name", str(model_dir)))
-
-
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def _kind_from_architecture(architectures: list[str]) -> str | None:
