@@ -35,6 +35,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 COMMAND = ".venv/bin/python benchmarks/results_table.py"
 TABLE_CELLS = [cell for cell in CELLS if cell.language != "eng"]  # five African languages per dataset
 TRIM = '{step="trim-vocab", target_size=40000, languages=["RAW"]}'
+TRANSFER_EXAMPLES = 4000  # training examples the teacher labels for distillation, at most
+EXAMPLES_SEEN = 12_000  # 375 steps at batch 32: 3 epochs of 4,000; smaller training splits get more epochs
 STUDENTS: dict[str, tuple[str, list[str]]] = {
     "comet": ("comet", [f"next=[{TRIM}]"]),
     "gurgurov": ("gurgurov", [
@@ -61,14 +63,27 @@ def cell_config(student: str, cell: Cell, teachers: Path):
     student_finetune = _inline_table({**teacher_budget, "freeze_word_embeddings": False})[1:-1]
     settings = [item.replace("RAW", raw).replace("FINETUNE", student_finetune) for item in settings] + [
         "data.raw=none", f'data.task={{dataset="{cell.dataset}", language="{cell.language}"}}',
-        "data.max_train_examples=4000", "data.max_eval_examples=none", "teacher.head=auto",
+        f"data.max_train_examples={TRANSFER_EXAMPLES}", "data.max_eval_examples=none", "teacher.head=auto",
         "training.threads=1", f'name="{student}-{cell.name}"']
+    epochs = distill_epochs(cell)
+    if epochs != 3.0:  # the recipes' own schedule is 3 epochs; saying so again would change fingerprints
+        settings.append(f"training.epochs={epochs}")
     teacher = teachers / cell.name
     if teacher.is_dir():
         settings.append(f'teacher.model="{teacher}"')
     else:  # the chain fine-tunes e5-small as benchmarks/teacher_baselines.py would
         settings += ['teacher.model="e5-small"', f"teacher.finetune={_inline_table(teacher_budget)}"]
     return resolve_recipe(recipe, settings=settings)
+
+
+def distill_epochs(cell: Cell) -> float:
+    """Epochs over the cell's transfer set that show every student the same number of examples."""
+    from edgedistill.tasks.config import DataSpec
+    from edgedistill.tasks.task import load_task
+
+    available = len(load_task(DataSpec(cell.dataset, language=cell.language), splits=("train",))
+                    .splits["train"].examples)
+    return max(3.0, round(EXAMPLES_SEEN / min(available, TRANSFER_EXAMPLES), 2))
 
 
 def _inline_table(values: dict) -> str:
