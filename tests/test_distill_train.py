@@ -15,6 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from distill_support import TINY_STUDENT, tiny_task_config, tiny_teacher  # noqa: E402
+
 from edgedistill.distill.config import (  # noqa: E402
     AttentionTerm,
     DataConfig,
@@ -31,32 +33,23 @@ from edgedistill.distill.config import (  # noqa: E402
 from edgedistill.tasks.config import DataSpec  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TINY_STUDENT = StudentConfig(init="fresh", num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,
-                             embeddings="project")
 
 
 @pytest.fixture(scope="module")
 def teachers(tmp_path_factory, fixture_texts):
-    from edgedistill.fixtures import tiny_model, tiny_tokenizer
+    from edgedistill.fixtures import tiny_tokenizer
 
     folder = tmp_path_factory.mktemp("teachers")
     tokenizer = tiny_tokenizer("xlmr", fixture_texts, vocab_size=400)
-    paths = {}
-    for head in ("mlm", "sequence-classification", "token-classification", "base"):
-        paths[head] = tiny_model("xlmr", head, tokenizer=tokenizer, num_layers=2, hidden_size=32,
-                                 num_heads=4, intermediate_size=64).save(folder / head)
-    return paths
+    return {head: tiny_teacher(folder / head, head, tokenizer)
+            for head in ("mlm", "sequence-classification", "token-classification", "base")}
 
 
 def task_config(teacher: Path, out: Path, **training) -> DistillConfig:
     settings = dict(max_steps=3, batch_size=16, max_length=32, logging_steps=1, eval_batch_size=32)
     settings.update(training)
-    return DistillConfig(
-        name="tiny-comet", output_dir=str(out), teacher=TeacherConfig(model=str(teacher)),
-        data=DataConfig(task=DataSpec("afrisenti", language="hau"), max_train_examples=48,
-                        max_eval_examples=24),
-        student=TINY_STUDENT, losses=[KLTerm(weight=0.5, temperature=2.0), AttentionTerm(weight=0.5)],
-        training=TrainingConfig(**settings))
+    losses = [KLTerm(weight=0.5, temperature=2.0), AttentionTerm(weight=0.5)]
+    return tiny_task_config(teacher, out, name="tiny-comet", losses=losses, train=48, evaluate=24, **settings)
 
 
 def raw_config(teacher: Path, out: Path, losses, student=TINY_STUDENT, **training) -> DistillConfig:

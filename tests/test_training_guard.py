@@ -16,40 +16,28 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgedistill.distill.config import (  # noqa: E402
-    DataConfig,
-    DistillConfig,
-    KLTerm,
-    StudentConfig,
-    TeacherConfig,
-    TrainingConfig,
-)
-from edgedistill.tasks.config import DataSpec  # noqa: E402
+from distill_support import tiny_task_config, tiny_teacher  # noqa: E402
+
+from edgedistill.distill.config import DistillConfig, KLTerm  # noqa: E402
 from edgedistill.training_guard import last_complete_checkpoint, resume_point  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-STUDENT = StudentConfig(init="fresh", num_layers=1, hidden_size=16, num_heads=2, intermediate_size=32,
-                        embeddings="project")
 
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory, fixture_texts) -> Path:
-    from edgedistill.fixtures import tiny_model, tiny_tokenizer
+    from edgedistill.fixtures import tiny_tokenizer
 
     tokenizer = tiny_tokenizer("xlmr", fixture_texts, vocab_size=400)
-    return tiny_model("xlmr", "sequence-classification", tokenizer=tokenizer, num_layers=2, hidden_size=32,
-                      num_heads=4, intermediate_size=64).save(tmp_path_factory.mktemp("teacher") / "t")
+    return tiny_teacher(tmp_path_factory.mktemp("teacher") / "t", "sequence-classification", tokenizer)
 
 
 def config_for(teacher: Path, out: Path, **training) -> DistillConfig:
     settings = dict(max_steps=120, batch_size=8, max_length=32, logging_steps=1, eval_batch_size=32,
                     save_steps=6, save_total_limit=20, threads=1, group_by_length=False)
     settings.update(training)
-    return DistillConfig(
-        name="tiny-kill", output_dir=str(out), teacher=TeacherConfig(model=str(teacher)),
-        data=DataConfig(task=DataSpec("afrisenti", language="hau"), max_train_examples=64,
-                        max_eval_examples=48),
-        student=STUDENT, losses=[KLTerm(weight=1.0, temperature=2.0)], training=TrainingConfig(**settings))
+    return tiny_task_config(teacher, out, name="tiny-kill", losses=[KLTerm(weight=1.0, temperature=2.0)],
+                            train=64, evaluate=48, **settings)
 
 
 def cli(*args: str) -> list[str]:
@@ -178,11 +166,14 @@ def test_weights_that_stop_being_finite_stop_the_run_before_a_checkpoint(tmp_pat
     model = torch.nn.Linear(2, 2)
     guard = StopOnNonFinite(tmp_path)
     state = TrainerState(global_step=7)
-    guard.on_step_end(None, state, TrainerControl(), model=model)  # finite: nothing happens
+    saving = TrainerControl(should_save=True)
+    guard.on_step_end(None, state, saving, model=model)  # finite: nothing happens
     with torch.no_grad():
         model.bias[1] = float("nan")
-    with pytest.raises(NonFiniteTraining, match="step 7 because the weight bias became NaN or infinite; "
-                                                "no checkpoint had been written yet"):
-        guard.on_step_end(None, state, TrainerControl(), model=model)
+    guard.on_step_end(None, state, TrainerControl(), model=model)  # nothing is saved at this step
+    for control in (saving, TrainerControl(should_evaluate=True), TrainerControl(should_training_stop=True)):
+        with pytest.raises(NonFiniteTraining, match="step 7 because the weight bias became NaN or infinite; "
+                                                    "no checkpoint had been written yet"):
+            guard.on_step_end(None, state, control, model=model)
     model.bias.requires_grad_(False)  # frozen weights are not the optimizer's doing
-    guard.on_step_end(None, state, TrainerControl(), model=model)
+    guard.on_step_end(None, state, saving, model=model)
