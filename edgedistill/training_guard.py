@@ -107,13 +107,19 @@ def check_loss(loss: torch.Tensor, step: int, folder: Path) -> None:
 
 
 class StopOnNonFinite(TrainerCallback):
-    """After every optimizer step, before any checkpoint is saved: are the trained weights finite?"""
+    """Before a checkpoint is saved, an evaluation or the end of training: are the trained weights finite?
+
+    Between saves there is no need to look (it costs ~3% of a small student's step): a weight that
+    turns NaN makes the next step's loss NaN, which check_loss stops on.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if model is None:
+        # The Trainer's flow callback runs first and has already decided whether this step saves.
+        about_to_keep = control.should_save or control.should_evaluate or control.should_training_stop
+        if model is None or not about_to_keep:
             return control
         for name, parameter in model.named_parameters():
             if parameter.requires_grad and not bool(torch.isfinite(parameter.detach()).all()):
