@@ -143,19 +143,24 @@ def test_report_plot_and_model_card_quote_the_results_files(first):
     assert predictor.classify(["Ina son wannan waka sosai"])[0].label in ("negative", "neutral", "positive")
 
 
-def test_the_results_table_takes_its_numbers_from_the_runs(first, tmp_path):
+def test_the_results_table_takes_its_numbers_from_the_runs(first, recipe, tmp_path):
     from edgedistill.benchmarks.results_table import write_table
     from edgedistill.benchmarks.teacher_baselines import Cell
 
     cell = Cell("afrisenti", "hau")
     shutil.copytree(first[0], tmp_path / "runs" / "comet-afrisenti-hau")
-    write_table(tmp_path / "runs", [cell], ["comet", "cruz"], tmp_path / "table")
+    shutil.copytree(first[0], tmp_path / "runs" / "cruz-afrisenti-hau")
+    settings = {"comet": [], "cruz": ["next[0].target_size=250"]}  # cruz's run has other settings
+    write_table(tmp_path / "runs", [cell], ["comet", "cruz", "gurgurov"], tmp_path / "table",
+                lambda student, _: resolve_recipe(str(recipe), settings=settings.get(student, [])))
     table = (tmp_path / "table" / "chain_table.md").read_text()
     teacher_test = read(first[0] / "01-teacher" / "results.json")["test"]["macro_f1"]
     int8 = read(first[0] / "06-evaluate" / "scores.json")["bundles"]["int8"]
     assert f"| afrisenti-hau | teacher FP32 (PyTorch) | {teacher_test:.4f} | 100.0 |" in table
     assert f"| afrisenti-hau | comet INT8 | {int8:.4f} | {100 * int8 / teacher_test:.1f} |" in table
-    assert "Missing runs (1): cruz-afrisenti-hau." in table
+    assert ("Missing runs (2): cruz-afrisenti-hau (made with other settings), gurgurov-afrisenti-hau."
+            in table)
+    assert "| comet INT8 | 1 |" in table  # the targets summary counts the one finished run
     rows = read(tmp_path / "table" / "chain_table.json")["rows"]
     assert [r["model"] for r in rows] == ["teacher FP32 (PyTorch)", "comet FP32", "comet INT8"]
     assert all(r["size_bytes"] and r["latency_ratio"] for r in rows)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,14 +74,26 @@ def read_record(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def _stamped(stages: list[Stage]) -> Iterator[tuple[Stage, str]]:
+    """Each stage with its fingerprint, which covers its settings and every stage before it."""
+    upstream = ""
+    for stage in stages:
+        upstream = fingerprint(stage.name, stage.settings, upstream)
+        yield stage, upstream
+
+
+def finished(stages: list[Stage], out: Path) -> bool:
+    """Whether ``out`` holds every stage made with exactly these settings (nothing would run again)."""
+    return all((read_record(out / stage.name) or {}).get("fingerprint") == stamp
+               for stage, stamp in _stamped(stages))
+
+
 def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, StageRecord]:
     """Run or reuse every stage in order; a line per stage says which, and how long it took."""
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, StageRecord] = {}
-    upstream = ""
-    for index, stage in enumerate(stages, start=1):
+    for index, (stage, stamp) in enumerate(_stamped(stages), start=1):
         label = f"[{index}/{len(stages)}] {stage.title}"
-        stamp = fingerprint(stage.name, stage.settings, upstream)
         folder = out / stage.name
         saved = read_record(folder)
         if saved and saved.get("fingerprint") == stamp:
@@ -93,7 +105,6 @@ def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, St
             record = _run(stage, stamp, folder, out, done)
             log(f"{label} ... done in {_duration(record.seconds)} -> {folder}")
         done[stage.name] = record
-        upstream = stamp
     # Every stage is finished: what is left in the work folder belongs to settings given up on
     # (checkpoints of an interrupted stage whose inputs then changed), and can be large.
     shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
