@@ -61,8 +61,11 @@ ConfigFor = Callable[[str, Cell], object]  # (student, cell) -> the DistillConfi
 RAW_TEXT_LANGUAGE = {"swh": "swa"}  # SIB-200's Swahili code; the raw MAFAND text calls it swa
 
 
-def cell_config(student: str, cell: Cell, teachers: Path):
-    """The student's recipe on ``cell``: its task, its teacher, its language, the whole test split."""
+def cell_config(student: str, cell: Cell, teachers: Path, extra: tuple[str, ...] = ()):
+    """The student's recipe on ``cell``: its task, its teacher, its language, the whole test split.
+
+    ``extra`` settings (``key=value``, as `edgedistill run --set` takes them) come last.
+    """
     from edgedistill.chain.run import resolve_recipe
 
     recipe, settings = STUDENTS[student]
@@ -83,7 +86,7 @@ def cell_config(student: str, cell: Cell, teachers: Path):
         settings.append(f'teacher.model="{teacher}"')
     else:  # the chain fine-tunes e5-small as benchmarks/teacher_baselines.py would
         settings += ['teacher.model="e5-small"', f"teacher.finetune={_inline_table(teacher_budget)}"]
-    return resolve_recipe(recipe, settings=settings)
+    return resolve_recipe(recipe, settings=[*settings, *extra])
 
 
 def distill_epochs(cell: Cell) -> float:

@@ -297,3 +297,19 @@ def test_missing_data_names_where_it_was_looked_for(recipe, tmp_path, monkeypatc
     result = CliRunner().invoke(main, ["run", str(recipe), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "EDGEDISTILL_DATA points to" in result.output
+
+
+def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path):
+    from edgedistill.benchmarks.results_table import STUDENTS, cell_config
+    from edgedistill.benchmarks.teacher_baselines import Cell
+    from edgedistill.benchmarks.vocab_sweep import sized_config
+
+    cell = Cell("sib200", "swh")
+    for student in STUDENTS:
+        table = cell_config(student, cell, tmp_path).to_dict()
+        sized = sized_config(student, cell, tmp_path, 12345)
+        trim = next(i for i, step in enumerate(sized.next) if step.step == "trim-vocab")
+        assert table["next"][trim]["target_size"] == 40000
+        assert sized.next[trim].options["target_size"] == 12345
+        table["next"][trim]["target_size"] = 12345
+        assert sized.to_dict() == table
