@@ -30,6 +30,7 @@ the teacher was fine-tuned on 1,500 tweets (AfriSenti) or 1,000 sentences (Masak
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import traceback
@@ -89,6 +90,7 @@ def cell_config(student: str, cell: Cell, teachers: Path, extra: tuple[str, ...]
     return resolve_recipe(recipe, settings=[*settings, *extra])
 
 
+@functools.cache  # the table plans 45 runs; each cell's training split is read once
 def distill_epochs(cell: Cell) -> float:
     """Epochs over the cell's transfer set that show every student the same number of examples."""
     from edgedistill.tasks.config import DataSpec
