@@ -35,6 +35,7 @@ import json
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.atomic import atomic_save_figure, atomic_write_text
@@ -130,16 +131,25 @@ def run_cells(cells: list[Cell], students: list[str], runs: Path, teachers: Path
 
 # ---------------------------------------------------------------- the table
 
-def load_facts(out: Path, config) -> dict | str:
-    """The facts.json of the run in ``out``, or why there is none: a run made with other settings than
-    ``config``'s does not count."""
+@dataclass
+class RunFacts:
+    """A run's facts.json, or why the table has none for it."""
+
+    facts: dict | None
+    missing_because: str = ""
+
+
+def load_facts(out: Path, config) -> RunFacts:
+    """The facts.json of the run in ``out``; a run made with other settings than ``config``'s does not
+    count."""
     from edgedistill.chain.plan import ChainOptions, build_stages
     from edgedistill.chain.stages import finished
 
     stages = build_stages(config, ChainOptions(out=out))
     if finished(stages, out):
-        return json.loads((out / stages[-1].name / "facts.json").read_text())
-    return "made with other settings" if any(out.glob("*-report/facts.json")) else "not run"
+        return RunFacts(json.loads((out / stages[-1].name / "facts.json").read_text()))
+    stale = any(out.glob("*-report/facts.json"))
+    return RunFacts(None, "made with other settings" if stale else "not run")
 
 
 def rows_for(cell: Cell, student: str, facts: dict) -> list[dict]:
@@ -171,14 +181,15 @@ def collect(runs: Path, cells: list[Cell], students: list[str],
     for cell in cells:
         found = {student: load_facts(run_dir(runs, student, cell), config_for(student, cell))
                  for student in students}
-        first = next((facts for facts in found.values() if isinstance(facts, dict)), None)
+        first = next((run.facts for run in found.values() if run.facts), None)
         if first:
             rows.append(teacher_row(cell, first))
-        for student, facts in found.items():
-            if isinstance(facts, dict):
-                rows.extend(rows_for(cell, student, facts))
+        for student, run in found.items():
+            if run.facts:
+                rows.extend(rows_for(cell, student, run.facts))
             else:
-                missing.append(f"{student}-{cell.name}" + (f" ({facts})" if facts != "not run" else ""))
+                reason = run.missing_because
+                missing.append(f"{student}-{cell.name}" + (f" ({reason})" if reason != "not run" else ""))
     return rows, missing
 
 

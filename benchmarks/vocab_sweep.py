@@ -58,7 +58,7 @@ def row(size: int, out: Path) -> dict:
     held_out = trim["fallback_on_held_out_text"]
     int8 = facts["bench"]["variants"]["student-onnx-int8"]
     teacher = facts["bench"]["variants"]["teacher-pytorch-fp32"]
-    return {"vocabulary": size, "from_text": trim["kept_by_reason"]["from_text"],
+    return {"vocabulary": size, "metric": facts["metric"], "from_text": trim["kept_by_reason"]["from_text"],
             "held_out_unk_rate": held_out["unk_rate"], "held_out_unchanged": held_out["texts_unchanged"],
             "fp32": facts["bundles"]["fp32"]["test"], "int8": facts["bundles"]["int8"]["test"],
             "teacher": facts["teacher"]["test"],
@@ -106,12 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     cell = next(c for c in TABLE_CELLS if c.name == args.cell)
     rows = [row(size, run_size(args.student, cell, size, args.runs, args.sweeps, args.teachers))
             for size in sorted(set(args.sizes), reverse=True)]
-    metric = read_json(next((args.sweeps / f"{args.student}-{cell.name}-{rows[0]['vocabulary']}")
-                            .glob("*-report/facts.json")))["metric"]
     command = " ".join([COMMAND, "--student", args.student, "--cell", cell.name, "--sizes",
                         *(str(r["vocabulary"]) for r in rows)])
     name = f"vocab_sweep_{args.student}-{cell.name}"
-    atomic_write_text(args.out / f"{name}.md", render(args.student, cell, metric, rows, command))
+    atomic_write_text(args.out / f"{name}.md", render(args.student, cell, rows[0]["metric"], rows, command))
     summary = json.dumps({"command": command, "rows": rows}, indent=2)
     atomic_write_text(args.out / f"{name}.json", summary + "\n")
     print(f"wrote {args.out / name}.md")
