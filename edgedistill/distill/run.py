@@ -42,6 +42,7 @@ from edgedistill.distill.students import build_student, head_of
 from edgedistill.distill.teacher_cache import TeacherCache, items_for, teacher_fingerprint
 from edgedistill.distill.trainer import DistillationModule, DistillationTrainer, freeze
 from edgedistill.errors import EdgedistillError
+from edgedistill.seen_rows import seen_rows_only
 from edgedistill.tasks.finetune import TASK_FILE
 from edgedistill.training_guard import train_resuming
 
@@ -91,7 +92,8 @@ def distill(config: DistillConfig, *, overwrite: bool = False, progress: bool = 
                                   teacher=None if cache else teacher.model)
     if not progress:
         trainer.remove_callback(PrinterCallback)  # it prints every log line to stdout, breaking --json
-    train_seconds, resumed_from = _train(trainer, config)
+    with seen_rows_only(student, data.features, teacher.tokenizer.pad_token_id) as trained_rows:
+        train_seconds, resumed_from = _train(trainer, config)
     if not trainer.is_world_process_zero():
         return DistillOutcome({}, student, output_dir)
     student.eval()
@@ -99,6 +101,7 @@ def distill(config: DistillConfig, *, overwrite: bool = False, progress: bool = 
     results = _results(config, teacher, student, data, trainer, scores, cache_report, train_seconds,
                        time.time() - started)
     results["training"]["resumed_from"] = resumed_from  # if set, times cover the last part only
+    results["training"]["embedding_rows_trained"] = trained_rows
     write_student(output_dir, student, teacher, data, config, results, overwrite)
     if not config.training.keep_checkpoints:
         shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
@@ -223,7 +226,9 @@ def _train(trainer: DistillationTrainer, config: DistillConfig) -> tuple[float, 
 
     Returns the seconds spent training and the name of the checkpoint it resumed from (or None).
     """
-    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), config.to_dict(), error=DistillError,
+    # checkpoints hold the seen-rows embedding (edgedistill.seen_rows); older ones, the whole matrix
+    run_config = {**config.to_dict(), "checkpoint_layout": "seen-rows"}
+    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), run_config, error=DistillError,
                                       hint="change output_dir")
     return seconds, resumed.name if resumed else None
 

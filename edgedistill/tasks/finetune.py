@@ -24,6 +24,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments
 import edgedistill
 from edgedistill.atomic import atomic_directory
 from edgedistill.errors import EdgedistillError
+from edgedistill.seen_rows import seen_rows_only
 from edgedistill.tasks.config import FinetuneConfig
 from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
 from edgedistill.tasks.metrics import majority_baseline
@@ -75,7 +76,8 @@ def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progres
     dev = _split_examples(task, "dev", config.max_dev_examples, config.seed)
     test = _split_examples(task, "test", config.max_test_examples, config.seed)
     trainer = _build_trainer(config, task, teacher, prefix, train, dev, progress)
-    train_seconds, resumed = _train(trainer, config)
+    with seen_rows_only(trainer.model, trainer.train_dataset, teacher.tokenizer.pad_token_id) as trained_rows:
+        train_seconds, resumed = _train(trainer, config)
     scored = {"dev": dev, "test": test}
     scores = {split: score_split(trainer.model, teacher.tokenizer, task, split, max_length=config.max_length,
                                  prefix=prefix, batch_size=config.eval_batch_size, progress=progress,
@@ -87,6 +89,7 @@ def _finetune(config: FinetuneConfig, output_dir: Path, overwrite: bool, progres
     results = _results(config, task, teacher, prefix, used, trainer, scores, baseline, frozen,
                        train_seconds, time.time() - started)
     results["training"]["resumed_from_checkpoint"] = resumed  # if so, times cover the last part only
+    results["training"]["embedding_rows_trained"] = trained_rows
     if trainer.class_weights is not None:
         weights = trainer.class_weights.tolist()
         results["training"]["class_weights"] = dict(zip(task.labels, weights, strict=True))
@@ -251,7 +254,9 @@ def is_head_parameter(name: str) -> bool:
 
 def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
     """Train, resuming from the last complete checkpoint of the same run; return (seconds, resumed)."""
-    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), config.to_dict(), error=FinetuneError,
+    # checkpoints hold the seen-rows embedding (edgedistill.seen_rows); older ones, the whole matrix
+    run_config = {**config.to_dict(), "checkpoint_layout": "seen-rows"}
+    seconds, resumed = train_resuming(trainer, checkpoint_dir(config), run_config, error=FinetuneError,
                                       hint="choose another checkpoint_dir")
     return seconds, resumed is not None
 
