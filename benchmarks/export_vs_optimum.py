@@ -148,9 +148,11 @@ def onnx_logits(bundle: Path, texts: list[str]) -> np.ndarray:
 
 def pytorch_logits(model_dir: Path, texts: list[str], prefix: str, max_length: int) -> np.ndarray:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    from edgedistill.teachers.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     logits = np.zeros((len(texts), model.config.num_labels), np.float32)

@@ -152,3 +152,27 @@ def test_remote_code_is_never_run_unless_asked(tmp_path, fixture_texts):
     with pytest.raises(TeacherError, match="could not load teacher"):
         load_teacher(folder)
     assert not marker.exists()
+
+
+def test_tokenizer_loads_without_the_false_mistral_regex_warning(e5_teacher, caplog):
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from edgedistill.teachers.tokenizer import load_tokenizer
+
+    verbosity = hf_logging.get_verbosity()  # conftest sets "error", as the CLI does
+    hf_logging.set_verbosity_warning()
+    hf_logging.enable_propagation()
+    try:
+        with caplog.at_level("WARNING"):
+            plain = AutoTokenizer.from_pretrained(e5_teacher.path)
+        assert "incorrect regex pattern" in caplog.text  # transformers' false alarm, for this pin
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            quiet = load_tokenizer(e5_teacher.path)
+        assert "incorrect regex pattern" not in caplog.text
+    finally:
+        hf_logging.disable_propagation()
+        hf_logging.set_verbosity(verbosity)
+    text = "Sannu da zuwa, ina kwana? Mun gode 123."
+    assert quiet(text).input_ids == plain(text).input_ids

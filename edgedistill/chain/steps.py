@@ -184,13 +184,12 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
 
 def _score_bundle(bundle: Path, model: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
     """The task metric of a classifier or tagger bundle, through ``score_split`` as for PyTorch models."""
-    from transformers import AutoTokenizer
-
     from edgedistill.chain.bundle_model import BundleModel
     from edgedistill.runtime.bundle import load_manifest
     from edgedistill.tasks import DataSpec, load_task
     from edgedistill.tasks.scoring import score_split
     from edgedistill.tasks.task import subsample
+    from edgedistill.teachers.tokenizer import load_tokenizer
 
     manifest = load_manifest(bundle)
     spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
@@ -199,7 +198,7 @@ def _score_bundle(bundle: Path, model: Path, settings: dict[str, Any]) -> tuple[
     task = load_task(DataSpec(**spec), splits=("test",), labels=tuple(manifest.labels),
                      label_source="the bundle's labels")
     examples = subsample(task.split("test").examples, settings["limit"], settings["seed"])
-    metrics = score_split(BundleModel(bundle, manifest), AutoTokenizer.from_pretrained(model), task, "test",
+    metrics = score_split(BundleModel(bundle, manifest), load_tokenizer(model), task, "test",
                           max_length=manifest.max_length, prefix=manifest.input_prefix, examples=examples,
                           progress=False)
     return metrics[task.primary_metric], {"metric": task.primary_metric, "split": "test",

@@ -112,10 +112,12 @@ def _task_for(data: DataSpec, info: ModelInfo, split: str, model_dir: Path) -> T
 def _load(model_dir: Path, kind: str):
     import transformers
 
+    from edgedistill.teachers.tokenizer import load_tokenizer
+
     classes = {SEQUENCE: transformers.AutoModelForSequenceClassification,
                TOKEN: transformers.AutoModelForTokenClassification, SIMILARITY: transformers.AutoModel}
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir)
+        tokenizer = load_tokenizer(model_dir)
         model = classes[kind].from_pretrained(model_dir)
     except Exception as exc:  # transformers, tokenizers and safetensors raise many types
         raise EvaluateError(f"could not load the model in {model_dir}: {first_sentence(exc)}") from None

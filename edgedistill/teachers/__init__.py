@@ -135,7 +135,7 @@ def load_teacher(name_or_path: str | Path, *, head: str = "base", trust_remote_c
     ``token-classification``); extra keyword arguments (``num_labels``, ``id2label``) go to
     ``from_pretrained``.
     """
-    from transformers import AutoTokenizer
+    from edgedistill.teachers.tokenizer import load_tokenizer
 
     model_class = _model_class(head)
     location = resolve_teacher(name_or_path, cache_dir=cache_dir)
@@ -148,7 +148,7 @@ def load_teacher(name_or_path: str | Path, *, head: str = "base", trust_remote_c
     if head == "base" and provenance.get("pooling") == "mean":
         model_kwargs.setdefault("add_pooling_layer", False)  # e5 mean-pools; it has no pooler
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(location, trust_remote_code=trust_remote_code)
         model = model_class.from_pretrained(location, trust_remote_code=trust_remote_code,
                                             **model_kwargs)
     except Exception as exc:  # transformers, tokenizers and safetensors raise many types
