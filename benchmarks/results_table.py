@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/results_table.py --dry-run        # plan every run, train nothing
     .venv/bin/python benchmarks/results_table.py --table-only     # only rewrite the table from finished runs
     .venv/bin/python benchmarks/results_table.py --only afrisenti-hau --students comet
+    .venv/bin/python benchmarks/results_table.py --jobs 2          # two runs at a time, one thread each
 
 Each (student, cell) is one `edgedistill run` (edgedistill.chain) in runs/results/<student>-<cell>/,
 so an interrupted run resumes and a finished one is reused. The teacher of a cell is
@@ -32,9 +33,11 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +130,36 @@ def run_cells(cells: list[Cell], students: list[str], runs: Path, teachers: Path
             except Exception:  # noqa: BLE001 - one failed cell must not stop the others
                 traceback.print_exc()
                 print(f"[{student} {cell.name}] failed; the table marks it missing", flush=True)
+
+
+def run_cells_in_parallel(cells: list[Cell], students: list[str], runs: Path, teachers: Path,
+                          jobs: int) -> None:
+    """Each unfinished run in its own process, ``jobs`` at a time, its output in <runs>/<run>.log.
+
+    Every run already trains on one thread (training.threads=1), so ``jobs`` should not exceed the
+    machine's cores.
+    """
+    def finished(student: str, cell: Cell) -> bool:
+        run = load_facts(run_dir(runs, student, cell), cell_config(student, cell, teachers))
+        return run.facts is not None
+
+    pending = [(student, cell) for cell in cells for student in students if not finished(student, cell)]
+    print(f"{len(pending)} runs to make, {jobs} at a time; logs in {runs}/<run>.log", flush=True)
+
+    def one(student: str, cell: Cell) -> None:
+        log = runs / f"{student}-{cell.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, __file__, "--only", cell.name, "--students", student, "--runs", str(runs),
+                   "--teachers", str(teachers), "--runs-only"]
+        print(f"[{student} {cell.name}] started", flush=True)
+        with log.open("w", encoding="utf-8") as out:
+            code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        done = code == 0 and finished(student, cell)
+        print(f"[{student} {cell.name}] " + ("finished" if done else f"failed; see {log}"), flush=True)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for future in [pool.submit(one, student, cell) for student, cell in pending]:
+            future.result()
 
 
 # ---------------------------------------------------------------- the table
@@ -306,13 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--students", nargs="*", choices=sorted(STUDENTS), default=list(STUDENTS))
     parser.add_argument("--dry-run", action="store_true", help="plan every run and stop")
     parser.add_argument("--table-only", action="store_true")
+    parser.add_argument("--runs-only", action="store_true", help="make the runs, leave the table as it is")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time, each in its own process on one thread (default 1)")
     args = parser.parse_args(argv)
     cells = [c for c in TABLE_CELLS if not args.only or c.name in args.only]
     if not cells:
         parser.error(f"no cell among {args.only}; cells: {', '.join(c.name for c in TABLE_CELLS)}")
-    if not args.table_only:
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.jobs > 1 and not (args.table_only or args.dry_run):
+        run_cells_in_parallel(cells, args.students, args.runs, args.teachers, args.jobs)
+    elif not args.table_only:
         run_cells(cells, args.students, args.runs, args.teachers, args.dry_run)
-    if not args.dry_run:  # the table always covers every cell and student, whatever ran this time
+    if not (args.dry_run or args.runs_only):  # the table covers every cell and student, whatever ran now
         write_table(args.runs, TABLE_CELLS, list(STUDENTS), args.out,
                     lambda student, cell: cell_config(student, cell, args.teachers))
     return 0
