@@ -447,6 +447,7 @@ REVIEWED_WRITERS = {
     "edgedistill/compress/models.py", "edgedistill/distill/teacher_cache.py", "export/bundle_writer.py",
     "export/pipeline.py",
     "benchmarks/export_vs_optimum.py",  # a comparison bundle, whose manifest (written last) marks it whole
+    "benchmarks/results_table.py",  # a run's log, streamed as it runs; the table goes through atomic writes
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
     "edgedistill/chain/stages.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py"}
 
