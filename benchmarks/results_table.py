@@ -297,21 +297,44 @@ def render(rows: list[dict], missing: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+DATASET_MARKERS = {"afrisenti": "o", "sib200": "s", "masakhaner": "^"}
+
+
 def plot(rows: list[dict], path: Path) -> None:
+    """% of the teacher against file size: colour per model, marker per dataset, a bar at each mean."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for index, model in enumerate(sorted({r["model"] for r in rows})):
-        points = [(r["size_bytes"] / 1e6, 100 * r["retention"]) for r in rows
-                  if r["model"] == model and r["size_bytes"] and r["retention"] is not None]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    models = sorted({r["model"] for r in rows})
+    for index, model in enumerate(models):
+        points = [r for r in rows if r["model"] == model and r["size_bytes"] and r["retention"] is not None]
+        for dataset, marker in DATASET_MARKERS.items():
+            mine = [r for r in points if r["cell"].startswith(dataset + "-")]
+            if mine:
+                ax.scatter([r["size_bytes"] / 1e6 for r in mine], [100 * r["retention"] for r in mine],
+                           color=f"C{index}", marker=marker, alpha=0.8, s=30)
         if points:
-            ax.scatter(*zip(*points, strict=True), label=model, color=f"C{index}")
-    ax.set(xscale="log", xlabel="model file (MB)", ylabel="% of the teacher's task metric",
-           title="accuracy against size, every cell")
-    ax.legend(fontsize=8)
+            size = sum(r["size_bytes"] for r in points) / len(points) / 1e6
+            mean = 100 * sum(r["retention"] for r in points) / len(points)
+            ax.plot([size / 1.12, size * 1.12], [mean, mean], color=f"C{index}", linewidth=2.5)
+    ax.axhline(95, color="grey", linestyle="--", linewidth=1)
+    ax.annotate("95% target", xy=(0.99, 95), xycoords=("axes fraction", "data"), ha="right", va="top",
+                color="grey", fontsize=8)
+    ax.set(xscale="log", xlabel="model file (MB, log scale)", ylabel="% of the teacher's task metric",
+           title="accuracy against size, every cell (bar: the model's mean)")
+    ax.xaxis.set_major_locator(FixedLocator([10, 20, 50, 100, 200, 500]))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    colours = ax.legend(handles=[Line2D([], [], color=f"C{i}", marker="o", linestyle="", label=m)
+                                 for i, m in enumerate(models)], fontsize=8, loc="lower right")
+    ax.add_artist(colours)
+    ax.legend(handles=[Line2D([], [], color="black", marker=marker, linestyle="", label=dataset)
+                       for dataset, marker in DATASET_MARKERS.items()], fontsize=8, loc="lower center")
     fig.tight_layout()
     atomic_save_figure(fig, path)
     plt.close(fig)
