@@ -11,7 +11,15 @@ so an interrupted run resumes and a finished one is reused. The teacher of a cel
 runs/teachers/<cell> when benchmarks/teacher_baselines.py made it, else the chain fine-tunes
 e5-small with the same settings. Every student's vocabulary is trimmed to 40k tokens of the cell's
 language. The table (benchmarks/results/chain_table.md, .json, .png) is generated from the runs'
-facts.json and bench.json only: regenerate, never edit.
+facts.json only: regenerate, never edit.
+
+A run takes 10-20 minutes on this project's 2-core machines and its folder (hundreds of MB) is not
+kept in git, so each finished run also leaves a record, benchmarks/results/chain_runs/<run>.json: its
+three table rows and a key of the settings it was made with. A cell whose run folder is absent counts
+from its record while the key matches the settings this script states now; a changed recipe makes
+the record stale, and the table lists the run as missing until it is made again. The key names the
+teacher by its fine-tuning recipe, not by the folder it was read from, so a record made with
+runs/teachers/<cell> counts on a machine whose chain would fine-tune that teacher itself.
 
 The teacher is multilingual-e5-small fine-tuned on the task: it has class logits and no MLM head. So
 the gurgurov and cruz recipes, written for MLM teachers (XLM-R, mBERT) on raw text, are adapted to
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import subprocess
 import sys
@@ -63,13 +72,17 @@ STUDENTS: dict[str, tuple[str, list[str]]] = {
         f'next=[{{step="finetune", FINETUNE}}, {TRIM}]']),
 }
 ConfigFor = Callable[[str, Cell], object]  # (student, cell) -> the DistillConfig its run must have used
+KeyFor = Callable[[str, Cell], str]  # (student, cell) -> the settings key its record must carry
+RECORDS = "chain_runs"  # the runs' records, a folder beside chain_table.md
 RAW_TEXT_LANGUAGE = {"swh": "swa"}  # SIB-200's Swahili code; the raw MAFAND text calls it swa
 
 
-def cell_config(student: str, cell: Cell, teachers: Path, extra: tuple[str, ...] = ()):
+def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[str, ...] = ()):
     """The student's recipe on ``cell``: its task, its teacher, its language, the whole test split.
 
-    ``extra`` settings (``key=value``, as `edgedistill run --set` takes them) come last.
+    The teacher is ``teachers/<cell>`` when that folder exists; otherwise (and with ``teachers=None``)
+    the chain fine-tunes e5-small with benchmarks/teacher_baselines.py's settings. ``extra`` settings
+    (``key=value``, as `edgedistill run --set` takes them) come last.
     """
     from edgedistill.chain.run import resolve_recipe
 
@@ -86,8 +99,8 @@ def cell_config(student: str, cell: Cell, teachers: Path, extra: tuple[str, ...]
     epochs = distill_epochs(cell)
     if epochs != 3.0:  # the recipes' own schedule is 3 epochs; saying so again would change fingerprints
         settings.append(f"training.epochs={epochs}")
-    teacher = teachers / cell.name
-    if teacher.is_dir():
+    teacher = teachers / cell.name if teachers else None
+    if teacher and teacher.is_dir():
         settings.append(f'teacher.model="{teacher}"')
     else:  # the chain fine-tunes e5-small as benchmarks/teacher_baselines.py would
         settings += ['teacher.model="e5-small"', f"teacher.finetune={_inline_table(teacher_budget)}"]
@@ -113,12 +126,30 @@ def run_dir(runs: Path, student: str, cell: Cell) -> Path:
     return runs / f"{student}-{cell.name}"
 
 
-def run_cells(cells: list[Cell], students: list[str], runs: Path, teachers: Path, dry_run: bool) -> None:
+def record_key(student: str, cell: Cell) -> str:
+    """The settings key a record of (student, cell) must carry to count in the table now."""
+    return settings_key(cell_config(student, cell, teachers=None))
+
+
+def recorded(records: Path, student: str, cell: Cell) -> bool:
+    """Whether a record with today's settings stands for this run, so it need not be made again."""
+    record = read_record(records, student, cell)
+    if record and record["settings_key"] == record_key(student, cell):
+        print(f"[{student} {cell.name}] recorded in {records / record_path_name(student, cell)}, "
+              "not made again (delete the record to make it again)", flush=True)
+        return True
+    return False
+
+
+def run_cells(cells: list[Cell], students: list[str], runs: Path, teachers: Path, records: Path,
+              dry_run: bool) -> None:
     from edgedistill.chain.plan import ChainOptions, build_stages
     from edgedistill.chain.run import run_chain
 
     for cell in cells:
         for student in students:
+            if not run_finished(runs, student, cell, teachers) and recorded(records, student, cell):
+                continue
             out = run_dir(runs, student, cell)
             config = cell_config(student, cell, teachers)
             if dry_run:
@@ -130,27 +161,34 @@ def run_cells(cells: list[Cell], students: list[str], runs: Path, teachers: Path
             except Exception:  # noqa: BLE001 - one failed cell must not stop the others
                 traceback.print_exc()
                 print(f"[{student} {cell.name}] failed; the table marks it missing", flush=True)
+                continue
+            run_rows(runs, records, student, cell, config, record_key(student, cell))  # records the run
 
 
-def run_cells_in_parallel(cells: list[Cell], students: list[str], runs: Path, teachers: Path,
+def run_finished(runs: Path, student: str, cell: Cell, teachers: Path) -> bool:
+    return load_facts(run_dir(runs, student, cell), cell_config(student, cell, teachers)).facts is not None
+
+
+def run_cells_in_parallel(cells: list[Cell], students: list[str], runs: Path, teachers: Path, records: Path,
                           jobs: int) -> None:
-    """Each unfinished run in its own process, ``jobs`` at a time, its output in <runs>/<run>.log.
+    """Each unfinished, unrecorded run in its own process, ``jobs`` at a time, its output in
+    <runs>/<run>.log.
 
     Every run already trains on one thread (training.threads=1), so ``jobs`` should not exceed the
     machine's cores.
     """
     def finished(student: str, cell: Cell) -> bool:
-        run = load_facts(run_dir(runs, student, cell), cell_config(student, cell, teachers))
-        return run.facts is not None
+        return run_finished(runs, student, cell, teachers)
 
-    pending = [(student, cell) for cell in cells for student in students if not finished(student, cell)]
+    pending = [(student, cell) for cell in cells for student in students
+               if not finished(student, cell) and not recorded(records, student, cell)]
     print(f"{len(pending)} runs to make, {jobs} at a time; logs in {runs}/<run>.log", flush=True)
 
     def one(student: str, cell: Cell) -> None:
         log = runs / f"{student}-{cell.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, __file__, "--only", cell.name, "--students", student, "--runs", str(runs),
-                   "--teachers", str(teachers), "--runs-only"]
+                   "--teachers", str(teachers), "--out", str(records.parent), "--runs-only"]
         print(f"[{student} {cell.name}] started", flush=True)
         with log.open("w", encoding="utf-8") as out:
             code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
@@ -208,18 +246,68 @@ def teacher_row(cell: Cell, facts: dict) -> dict:
             "size_bytes": measured.get("size_bytes"), "latency_ratio": 1.0, "rss_ratio": 1.0}
 
 
-def collect(runs: Path, cells: list[Cell], students: list[str],
-            config_for: ConfigFor) -> tuple[list[dict], list[str]]:
+# ---------------------------------------------------------------- the runs' records
+
+def settings_key(config) -> str:
+    """A short hash of a run's settings (its DistillConfig), the same on every machine."""
+    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def record_path_name(student: str, cell: Cell) -> str:
+    return f"{student}-{cell.name}.json"
+
+
+def read_record(records: Path, student: str, cell: Cell) -> dict | None:
+    path = records / record_path_name(student, cell)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def write_record(records: Path, student: str, cell: Cell, key: str, rows: list[dict]) -> None:
+    """Record a finished run's rows; an unchanged record is left as it is (no churn in git)."""
+    path = records / record_path_name(student, cell)
+    record = {"run": f"{student}-{cell.name}", "command": COMMAND, "settings_key": key, "rows": rows}
+    text = json.dumps(record, indent=2) + "\n"
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        records.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+
+
+@dataclass
+class RunRows:
+    """A run's rows in the table (the teacher's, the student's FP32 and INT8), or why it has none."""
+
+    rows: list[dict] | None
+    missing_because: str = ""
+
+
+def run_rows(runs: Path, records: Path, student: str, cell: Cell, config, key: str) -> RunRows:
+    """From the run's folder when it is finished with ``config`` (recording it), else from a record
+    carrying ``key``."""
+    run = load_facts(run_dir(runs, student, cell), config)
+    if run.facts:
+        rows = [teacher_row(cell, run.facts), *rows_for(cell, student, run.facts)]
+        write_record(records, student, cell, key, rows)
+        return RunRows(rows)
+    record = read_record(records, student, cell)
+    if record and record["settings_key"] == key:
+        return RunRows(record["rows"])
+    stale = record is not None or run.missing_because == "made with other settings"
+    return RunRows(None, "made with other settings" if stale else "not run")
+
+
+def collect(runs: Path, records: Path, cells: list[Cell], students: list[str], config_for: ConfigFor,
+            key_for: KeyFor) -> tuple[list[dict], list[str]]:
     rows, missing = [], []
     for cell in cells:
-        found = {student: load_facts(run_dir(runs, student, cell), config_for(student, cell))
-                 for student in students}
-        first = next((run.facts for run in found.values() if run.facts), None)
+        found = {student: run_rows(runs, records, student, cell, config_for(student, cell),
+                                   key_for(student, cell)) for student in students}
+        first = next((run.rows for run in found.values() if run.rows), None)
         if first:
-            rows.append(teacher_row(cell, first))
+            rows.append(first[0])  # the teacher, measured in the first run of the cell
         for student, run in found.items():
-            if run.facts:
-                rows.extend(rows_for(cell, student, run.facts))
+            if run.rows:
+                rows.extend(run.rows[1:])
             else:
                 reason = run.missing_because
                 missing.append(f"{student}-{cell.name}" + (f" ({reason})" if reason != "not run" else ""))
@@ -272,16 +360,16 @@ def targets(rows: list[dict]) -> list[str]:
 
 def render(rows: list[dict], missing: list[str]) -> str:
     lines = ["# Teacher and students on five African languages (generated)", "",
-             f"Produced by `{COMMAND}` from runs/results/*/ (each an `edgedistill run`); regenerate, "
-             "never edit. Task metric on the whole test split: macro-F1 (AfriSenti, SIB-200) or entity F1 "
-             "(MasakhaNER), of the teacher in PyTorch and of the students' bundles. Latency and RSS "
-             "ratios against the teacher in PyTorch FP32, measured in the same benchmark run (seq 128, "
-             "batch 1, one thread). Students: comet (6L/256H, KL + attention), gurgurov (every other "
-             "teacher layer, FFN and hidden size reduced, two rounds) and cruz (blank 4L/312H, then "
-             "fine-tuned), each distilled on at most 4,000 teacher-labelled training examples for 12,000 "
-             "examples seen, vocabulary trimmed to 40k; gurgurov's and cruz's gold-label term reads the "
-             "labels of that transfer set, more than the teacher's own fine-tuning saw (the script's "
-             "header gives every budget).", "",
+             f"Produced by `{COMMAND}` from the runs' records in chain_runs/ (each run an `edgedistill run`"
+             " in runs/results/); regenerate, never edit. Task metric on the whole test split: macro-F1 "
+             "(AfriSenti, SIB-200) or entity F1 (MasakhaNER), of the teacher in PyTorch and of the students' "
+             "bundles. Latency and RSS ratios against the teacher in PyTorch FP32, measured in the same "
+             "benchmark run (seq 128, batch 1, one thread). Students: comet (6L/256H, KL + attention), "
+             "gurgurov (every other teacher layer, FFN and hidden size reduced, two rounds) and cruz (blank "
+             "4L/312H, then fine-tuned), each distilled on at most 4,000 teacher-labelled training examples "
+             "for 12,000 examples seen, vocabulary trimmed to 40k; gurgurov's and cruz's gold-label term "
+             "reads the labels of that transfer set, more than the teacher's own fine-tuning saw (the "
+             "script's header gives every budget).", "",
              "| cell | model | task metric | % of teacher | parameters | file MB | latency ratio "
              "| RSS ratio |",
              "|---|---|---|---|---|---|---|---|"]
@@ -340,9 +428,13 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def write_table(runs: Path, cells: list[Cell], students: list[str], out: Path, config_for: ConfigFor) -> None:
-    """Rewrite the table from the runs under ``runs`` made with ``config_for(student, cell)``'s settings."""
-    rows, missing = collect(runs, cells, students, config_for)
+def write_table(runs: Path, cells: list[Cell], students: list[str], out: Path, config_for: ConfigFor,
+                key_for: KeyFor | None = None) -> None:
+    """Rewrite the table from the runs under ``runs`` made with ``config_for(student, cell)``'s settings
+    and, for runs whose folder is not there, from their records in ``out/chain_runs`` carrying
+    ``key_for(student, cell)`` (by default the key of ``config_for``'s settings)."""
+    key_for = key_for or (lambda student, cell: settings_key(config_for(student, cell)))
+    rows, missing = collect(runs, out / RECORDS, cells, students, config_for, key_for)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "chain_table.md", render(rows, missing))
     summary = json.dumps({"command": COMMAND, "rows": rows, "missing": missing}, indent=2)
@@ -371,13 +463,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no cell among {args.only}; cells: {', '.join(c.name for c in TABLE_CELLS)}")
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    records = args.out / RECORDS
     if args.jobs > 1 and not (args.table_only or args.dry_run):
-        run_cells_in_parallel(cells, args.students, args.runs, args.teachers, args.jobs)
+        run_cells_in_parallel(cells, args.students, args.runs, args.teachers, records, args.jobs)
     elif not args.table_only:
-        run_cells(cells, args.students, args.runs, args.teachers, args.dry_run)
+        run_cells(cells, args.students, args.runs, args.teachers, records, args.dry_run)
     if not (args.dry_run or args.runs_only):  # the table covers every cell and student, whatever ran now
         write_table(args.runs, TABLE_CELLS, list(STUDENTS), args.out,
-                    lambda student, cell: cell_config(student, cell, args.teachers))
+                    lambda student, cell: cell_config(student, cell, args.teachers), record_key)
     return 0
 
 

@@ -167,6 +167,29 @@ def test_the_results_table_takes_its_numbers_from_the_runs(first, recipe, tmp_pa
     assert (tmp_path / "table" / "chain_table.png").is_file()
 
 
+def test_a_run_counts_from_its_record_once_its_folder_is_gone_until_its_settings_change(first, recipe,
+                                                                                          tmp_path):
+    from edgedistill.benchmarks.results_table import write_table
+    from edgedistill.benchmarks.teacher_baselines import Cell
+
+    cell, runs, out = Cell("afrisenti", "hau"), tmp_path / "runs", tmp_path / "table"
+    shutil.copytree(first[0], runs / "comet-afrisenti-hau")
+    settings = {"comet": []}
+
+    def table() -> str:
+        write_table(runs, [cell], ["comet"], out,
+                    lambda student, _: resolve_recipe(str(recipe), settings=settings[student]))
+        return (out / "chain_table.md").read_text()
+
+    from_the_run = table()
+    record = read(out / "chain_runs" / "comet-afrisenti-hau.json")
+    assert [row["model"] for row in record["rows"]] == ["teacher FP32 (PyTorch)", "comet FP32", "comet INT8"]
+    shutil.rmtree(runs)
+    assert table() == from_the_run  # the record alone gives the same table
+    settings["comet"] = ["next[0].target_size=250"]
+    assert "Missing runs (1): comet-afrisenti-hau (made with other settings)." in table()
+
+
 def test_a_second_run_reuses_every_stage(first, recipe, tmp_path):
     out = copy_of(first, tmp_path)
     lines = run(recipe, out)
