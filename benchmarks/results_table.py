@@ -355,6 +355,22 @@ def targets(rows: list[dict]) -> list[str]:
     for key, s in sorted(summary.items(), key=lambda item: item[0] == "all INT8 students"):
         lines.append(f"| {key} | {s['runs']} | {s['mean_retention']:.1f} | {span(s['retention'], '.1f')} | "
                      f"{span(s['smaller'], '.1f')} | {span(s['speedup'], '.1f')}x |")
+    return lines + per_dataset(rows)
+
+
+def per_dataset(rows: list[dict]) -> list[str]:
+    """Mean % of the teacher of each INT8 student on each dataset (runs counted in brackets)."""
+    datasets = list(DATASET_MARKERS)
+    lines = ["", "Mean % of the teacher per dataset (runs):", "",
+             "| INT8 student | " + " | ".join(datasets) + " |", "|---" * (len(datasets) + 1) + "|"]
+    students = sorted({r["model"] for r in rows if r["model"].endswith("INT8")})
+    for model in students:
+        cells = []
+        for dataset in datasets:
+            kept = [100 * r["retention"] for r in rows if r["model"] == model and r["retention"] is not None
+                    and r["cell"].startswith(dataset + "-")]
+            cells.append(f"{sum(kept) / len(kept):.1f} ({len(kept)})" if kept else "-")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return lines
 
 
