@@ -190,6 +190,18 @@ def test_a_run_counts_from_its_record_once_its_folder_is_gone_until_its_settings
     assert "Missing runs (1): comet-afrisenti-hau (made with other settings)." in table()
 
 
+def test_teacher_baselines_read_a_cell_from_its_copy_once_its_folder_is_gone(tmp_path):
+    from edgedistill.benchmarks.teacher_baselines import load_results
+
+    runs, records = tmp_path / "teachers", tmp_path / "teacher_runs"
+    (runs / "sib200-yor").mkdir(parents=True)
+    (runs / "sib200-yor" / "results.json").write_text(json.dumps({"test": {"macro_f1": 0.62}}))
+    assert load_results(runs, records) == {"sib200-yor": {"test": {"macro_f1": 0.62}}}
+    shutil.rmtree(runs)
+    assert load_results(runs, records) == {"sib200-yor": {"test": {"macro_f1": 0.62}}}
+    assert load_results(runs, tmp_path / "elsewhere") == {}
+
+
 def test_a_second_run_reuses_every_stage(first, recipe, tmp_path):
     out = copy_of(first, tmp_path)
     lines = run(recipe, out)
