@@ -143,3 +143,14 @@ def test_unknown_architecture_is_named(tmp_path, data_dir):
     result = invoke("reduce-hidden", tmp_path / "distil", tmp_path / "out", "--size", 16)
     assert result.exit_code == 1
     assert "architecture 'distilbert'; compression supports bert, roberta, xlm-roberta" in result.output
+
+
+def test_sib200_swahili_reads_the_swahili_raw_text(data_dir):
+    from edgedistill.compress.text import gather_texts
+    from edgedistill.data import DataNotFound, raw_sentences
+
+    # SIB-200 calls Swahili swh; MAFAND's raw text swa (a gurgurov run on SIB-200 Swahili stopped here)
+    assert raw_sentences("swh", limit=5) == raw_sentences("swa", limit=5) != []
+    assert gather_texts(["swh"], [], limit_per_source=5) == raw_sentences("swa", limit=5)
+    with pytest.raises(DataNotFound, match="no raw text for language 'zul'"):
+        raw_sentences("zul")

@@ -13,6 +13,9 @@ from edgedistill.errors import EdgedistillError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RAW_TEXT_LANGUAGES = ("hau", "ibo", "kin", "swa", "yor")
+# SIB-200 (swh_Latn) names Swahili by its ISO 639-3 individual-language code; MAFAND's raw text by
+# the macrolanguage code, swa. Both are the same Swahili.
+RAW_TEXT_ALIASES = {"swh": "swa"}
 
 
 class DataNotFound(EdgedistillError):
@@ -40,6 +43,7 @@ def data_root(required: bool = True) -> Path | None:
 
 def raw_sentences(lang: str, limit: int | None = None, split: str | None = None) -> list[str]:
     """Unlabelled sentences in ``lang`` from raw/mafand (train split when there is one)."""
+    lang = RAW_TEXT_ALIASES.get(lang, lang)
     folder = data_root() / "raw" / "mafand" / lang
     if not folder.is_dir():
         raise DataNotFound(f"no raw text for language {lang!r} at {folder}; languages with raw "
