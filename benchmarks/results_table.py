@@ -239,9 +239,12 @@ def rows_for(cell: Cell, student: str, facts: dict) -> list[dict]:
     return rows
 
 
+TEACHER = "teacher FP32 (PyTorch)"
+
+
 def teacher_row(cell: Cell, facts: dict) -> dict:
     measured = facts["bench"]["variants"].get("teacher-pytorch-fp32", {})
-    return {"cell": cell.name, "model": "teacher FP32 (PyTorch)", "metric": facts["teacher"]["test"],
+    return {"cell": cell.name, "model": TEACHER, "metric": facts["teacher"]["test"],
             "retention": 1.0, "parameters": (measured.get("parameters") or {}).get("total"),
             "size_bytes": measured.get("size_bytes"), "latency_ratio": 1.0, "rss_ratio": 1.0}
 
@@ -284,7 +287,8 @@ class RunRows:
 def run_rows(runs: Path, records: Path, student: str, cell: Cell, config, key: str) -> RunRows:
     """From the run's folder when it is finished with ``config`` (recording it), else from a record
     carrying ``key``."""
-    run = load_facts(run_dir(runs, student, cell), config)
+    folder = run_dir(runs, student, cell)
+    run = load_facts(folder, config) if folder.is_dir() else RunFacts(None, "not run")
     if run.facts:
         rows = [teacher_row(cell, run.facts), *rows_for(cell, student, run.facts)]
         write_record(records, student, cell, key, rows)
@@ -307,6 +311,8 @@ def collect(runs: Path, records: Path, cells: list[Cell], students: list[str], c
             rows.append(first[0])  # the teacher, measured in the first run of the cell
         for student, run in found.items():
             if run.rows:
+                if run.rows[0]["metric"] != first[0]["metric"]:  # distilled from another teacher
+                    rows.append({**run.rows[0], "model": f"{TEACHER} for {student}"})
                 rows.extend(run.rows[1:])
             else:
                 reason = run.missing_because
@@ -395,6 +401,11 @@ def render(rows: list[dict], missing: list[str]) -> str:
                      f"{_fmt(r['parameters'], ',')} | "
                      f"{_fmt(r['size_bytes'] and r['size_bytes'] / 1e6, '.1f')} | "
                      f"{_fmt(r['latency_ratio'], '.3f')} | {_fmt(r['rss_ratio'], '.3f')} |")
+    if any(r["model"].startswith(f"{TEACHER} for ") for r in rows):
+        lines += ["", f"A row \"{TEACHER} for STUDENT\": that student distilled from a teacher fine-tuned "
+                  "again with the same settings, which scored differently (MasakhaNER fine-tuning did not "
+                  "reproduce across code versions; SIB-200 did, to the last digit); the student's % of the "
+                  "teacher is against the teacher it distilled from."]
     lines += targets(rows)
     if missing:
         lines += ["", f"Missing runs ({len(missing)}): {', '.join(missing)}."]
@@ -414,9 +425,12 @@ def plot(rows: list[dict], path: Path) -> None:
     from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
 
     fig, ax = plt.subplots(figsize=(8, 5))
-    models = sorted({r["model"] for r in rows})
+    def label(row: dict) -> str:  # every teacher is at 100%, whichever student it taught
+        return TEACHER if row["model"].startswith(TEACHER) else row["model"]
+
+    models = sorted({label(r) for r in rows})
     for index, model in enumerate(models):
-        points = [r for r in rows if r["model"] == model and r["size_bytes"] and r["retention"] is not None]
+        points = [r for r in rows if label(r) == model and r["size_bytes"] and r["retention"] is not None]
         for dataset, marker in DATASET_MARKERS.items():
             mine = [r for r in points if r["cell"].startswith(dataset + "-")]
             if mine:

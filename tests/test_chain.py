@@ -190,6 +190,31 @@ def test_a_run_counts_from_its_record_once_its_folder_is_gone_until_its_settings
     assert "Missing runs (1): comet-afrisenti-hau (made with other settings)." in table()
 
 
+def test_a_student_taught_by_another_teacher_gets_its_own_teacher_row(tmp_path):
+    from edgedistill.benchmarks.results_table import write_record, write_table
+    from edgedistill.benchmarks.teacher_baselines import Cell
+
+    cell, records = Cell("sib200", "yor"), tmp_path / "table" / "chain_runs"
+
+    def row(model: str, metric: float, retention: float) -> dict:
+        return {"cell": cell.name, "model": model, "metric": metric, "retention": retention,
+                "parameters": 1000, "size_bytes": 4000 if model.startswith("teacher") else 100,
+                "latency_ratio": 1.0 if model.startswith("teacher") else 0.05, "rss_ratio": 0.2}
+
+    for student, teacher in (("comet", 0.6), ("cruz", 0.5)):
+        write_record(records, student, cell, "key", [row("teacher FP32 (PyTorch)", teacher, 1.0),
+                                                      row(f"{student} FP32", 0.45, 0.45 / teacher),
+                                                      row(f"{student} INT8", 0.45, 0.45 / teacher)])
+    write_table(tmp_path / "no-runs", [cell], ["comet", "cruz"], tmp_path / "table",
+                lambda student, _: None, key_for=lambda student, _: "key")
+    table = (tmp_path / "table" / "chain_table.md").read_text()
+    assert "| sib200-yor | teacher FP32 (PyTorch) | 0.6000 | 100.0 |" in table
+    assert "| sib200-yor | comet INT8 | 0.4500 | 75.0 |" in table
+    assert "| sib200-yor | teacher FP32 (PyTorch) for cruz | 0.5000 | 100.0 |" in table
+    assert "| sib200-yor | cruz INT8 | 0.4500 | 90.0 |" in table
+    assert "| all INT8 students | 2 | 82.5 |" in table
+
+
 def test_teacher_baselines_read_a_cell_from_its_copy_once_its_folder_is_gone(tmp_path):
     from edgedistill.benchmarks.teacher_baselines import load_results
 
