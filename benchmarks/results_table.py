@@ -403,9 +403,9 @@ def render(rows: list[dict], missing: list[str]) -> str:
                      f"{_fmt(r['latency_ratio'], '.3f')} | {_fmt(r['rss_ratio'], '.3f')} |")
     if any(r["model"].startswith(f"{TEACHER} for ") for r in rows):
         lines += ["", f"A row \"{TEACHER} for STUDENT\": that student distilled from a teacher fine-tuned "
-                  "again with the same settings, which scored differently (MasakhaNER fine-tuning did not "
-                  "reproduce across code versions; SIB-200 did, to the last digit); the student's % of the "
-                  "teacher is against the teacher it distilled from."]
+                  "again with the same settings, which scored differently (MasakhaNER teachers trained again "
+                  "did not reproduce their scores; SIB-200 ones did, to the last digit); the student's % of "
+                  "the teacher is against the teacher it distilled from."]
     lines += targets(rows)
     if missing:
         lines += ["", f"Missing runs ({len(missing)}): {', '.join(missing)}."]
