@@ -52,6 +52,7 @@ from pathlib import Path
 
 from edgedistill.atomic import atomic_save_figure, atomic_write_text
 from edgedistill.benchmarks.teacher_baselines import CELLS, COMMON, PER_DATASET, Cell
+from edgedistill.data import RAW_TEXT_ALIASES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -74,7 +75,6 @@ STUDENTS: dict[str, tuple[str, list[str]]] = {
 ConfigFor = Callable[[str, Cell], object]  # (student, cell) -> the DistillConfig its run must have used
 KeyFor = Callable[[str, Cell], str]  # (student, cell) -> the settings key its record must carry
 RECORDS = "chain_runs"  # the runs' records, a folder beside chain_table.md
-RAW_TEXT_LANGUAGE = {"swh": "swa"}  # SIB-200's Swahili code; the raw MAFAND text calls it swa
 
 
 def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[str, ...] = ()):
@@ -87,7 +87,7 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
     from edgedistill.chain.run import resolve_recipe
 
     recipe, settings = STUDENTS[student]
-    raw = RAW_TEXT_LANGUAGE.get(cell.language, cell.language)
+    raw = RAW_TEXT_ALIASES.get(cell.language, cell.language)  # the trim step names the raw text's code
     teacher_budget = {k: v for k, v in {**COMMON, **PER_DATASET[cell.dataset]}.items() if k != "model"}
     # The student's own fine-tuning sees the teacher's labelled budget and schedule, not more; its word
     # embeddings train (they are the student's own, learnt from scratch).
@@ -177,11 +177,8 @@ def run_cells_in_parallel(cells: list[Cell], students: list[str], runs: Path, te
     Every run already trains on one thread (training.threads=1), so ``jobs`` should not exceed the
     machine's cores.
     """
-    def finished(student: str, cell: Cell) -> bool:
-        return run_finished(runs, student, cell, teachers)
-
     pending = [(student, cell) for cell in cells for student in students
-               if not finished(student, cell) and not recorded(records, student, cell)]
+               if not run_finished(runs, student, cell, teachers) and not recorded(records, student, cell)]
     print(f"{len(pending)} runs to make, {jobs} at a time; logs in {runs}/<run>.log", flush=True)
 
     def one(student: str, cell: Cell) -> None:
@@ -192,7 +189,7 @@ def run_cells_in_parallel(cells: list[Cell], students: list[str], runs: Path, te
         print(f"[{student} {cell.name}] started", flush=True)
         with log.open("w", encoding="utf-8") as out:
             code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
-        done = code == 0 and finished(student, cell)
+        done = code == 0 and run_finished(runs, student, cell, teachers)
         print(f"[{student} {cell.name}] " + ("finished" if done else f"failed; see {log}"), flush=True)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -267,13 +264,9 @@ def read_record(records: Path, student: str, cell: Cell) -> dict | None:
 
 
 def write_record(records: Path, student: str, cell: Cell, key: str, rows: list[dict]) -> None:
-    """Record a finished run's rows; an unchanged record is left as it is (no churn in git)."""
-    path = records / record_path_name(student, cell)
+    """Record a finished run's rows and the key of its settings."""
     record = {"run": f"{student}-{cell.name}", "command": COMMAND, "settings_key": key, "rows": rows}
-    text = json.dumps(record, indent=2) + "\n"
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        records.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, text)
+    atomic_write_text(records / record_path_name(student, cell), json.dumps(record, indent=2) + "\n")
 
 
 @dataclass
