@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.atomic import atomic_save_figure, atomic_write_text
-from edgedistill.benchmarks.teacher_baselines import CELLS, COMMON, PER_DATASET, Cell
+from edgedistill.benchmarks.teacher_baselines import CAPPED_COMMON, CAPPED_PER_DATASET, CELLS, Cell
 from edgedistill.data import RAW_TEXT_ALIASES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,8 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
 
     recipe, settings = STUDENTS[student]
     raw = RAW_TEXT_ALIASES.get(cell.language, cell.language)  # the trim step names the raw text's code
-    teacher_budget = {k: v for k, v in {**COMMON, **PER_DATASET[cell.dataset]}.items() if k != "model"}
+    teacher_budget = {k: v for k, v in {**CAPPED_COMMON, **CAPPED_PER_DATASET[cell.dataset]}.items()
+                      if k != "model"}
     # The student's own fine-tuning sees the teacher's labelled budget and schedule, not more; its word
     # embeddings train (they are the student's own, learnt from scratch).
     student_finetune = _inline_table({**teacher_budget, "freeze_word_embeddings": False})[1:-1]
