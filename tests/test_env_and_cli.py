@@ -37,7 +37,7 @@ def test_env_json_reports_what_matters():
     report = json.loads(result.output)
     assert report["cores"]["usable"] >= 1
     assert report["packages"]["onnxruntime"]
-    assert set(report["extras"]) == {"distill", "export", "teacher"}
+    assert set(report["extras"]) == {"distill", "export", "teacher", "baselines"}
     assert "CPUExecutionProvider" in report["onnxruntime_providers"]
 
 
