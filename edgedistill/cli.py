@@ -38,6 +38,7 @@ EXTRA_OF_MODULE = {
                      "sentencepiece", "seqeval"), "distill"),
     **dict.fromkeys(("optimum", "onnx", "onnxscript", "neural_compressor",
                      "onnxruntime_extensions"), "export"),
+    **dict.fromkeys(("sklearn", "sklearn_crfsuite", "pycrfsuite", "joblib"), "baselines"),
 }
 
 
@@ -233,6 +234,7 @@ def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
 # standard library at the top (heavy imports go inside the command functions) and lists them in
 # COMMANDS. Add a stage's module here when its commands are finished.
 STAGE_COMMAND_MODULES: tuple[str, ...] = (
+    "edgedistill.baselines.commands",
     "edgedistill.chain.commands",
     "edgedistill.distill.commands",
     "edgedistill.benchmarks.commands",
