@@ -92,7 +92,7 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
                       if k != "model"}
     # The student's own fine-tuning sees the teacher's labelled budget and schedule, not more; its word
     # embeddings train (they are the student's own, learnt from scratch).
-    student_finetune = _inline_table({**teacher_budget, "freeze_word_embeddings": False})[1:-1]
+    student_finetune = inline_table({**teacher_budget, "freeze_word_embeddings": False})[1:-1]
     settings = [item.replace("RAW", raw).replace("FINETUNE", student_finetune) for item in settings] + [
         "data.raw=none", f'data.task={{dataset="{cell.dataset}", language="{cell.language}"}}',
         f"data.max_train_examples={TRANSFER_EXAMPLES}", "data.max_eval_examples=none", "teacher.head=auto",
@@ -104,7 +104,7 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
     if teacher and teacher.is_dir():
         settings.append(f'teacher.model="{teacher}"')
     else:  # the chain fine-tunes e5-small as benchmarks/teacher_baselines.py would
-        settings += ['teacher.model="e5-small"', f"teacher.finetune={_inline_table(teacher_budget)}"]
+        settings += ['teacher.model="e5-small"', f"teacher.finetune={inline_table(teacher_budget)}"]
     return resolve_recipe(recipe, settings=[*settings, *extra])
 
 
@@ -119,7 +119,7 @@ def distill_epochs(cell: Cell) -> float:
     return max(3.0, round(EXAMPLES_SEEN / min(available, TRANSFER_EXAMPLES), 2))
 
 
-def _inline_table(values: dict) -> str:
+def inline_table(values: dict) -> str:
     return "{" + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items() if v is not None) + "}"
 
 
@@ -264,9 +264,10 @@ def read_record(records: Path, student: str, cell: Cell) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-def write_record(records: Path, student: str, cell: Cell, key: str, rows: list[dict]) -> None:
-    """Record a finished run's rows and the key of its settings."""
-    record = {"run": f"{student}-{cell.name}", "command": COMMAND, "settings_key": key, "rows": rows}
+def write_record(records: Path, student: str, cell: Cell, key: str, rows: list[dict],
+                 command: str = COMMAND) -> None:
+    """Record a finished run's rows, the key of its settings and the command that made it."""
+    record = {"run": f"{student}-{cell.name}", "command": command, "settings_key": key, "rows": rows}
     atomic_write_text(records / record_path_name(student, cell), json.dumps(record, indent=2) + "\n")
 
 
@@ -278,14 +279,15 @@ class RunRows:
     missing_because: str = ""
 
 
-def run_rows(runs: Path, records: Path, student: str, cell: Cell, config, key: str) -> RunRows:
+def run_rows(runs: Path, records: Path, student: str, cell: Cell, config, key: str,
+             command: str = COMMAND) -> RunRows:
     """From the run's folder when it is finished with ``config`` (recording it), else from a record
     carrying ``key``."""
     folder = run_dir(runs, student, cell)
     run = load_facts(folder, config) if folder.is_dir() else RunFacts(None, "not run")
     if run.facts:
         rows = [teacher_row(cell, run.facts), *rows_for(cell, student, run.facts)]
-        write_record(records, student, cell, key, rows)
+        write_record(records, student, cell, key, rows, command)
         return RunRows(rows)
     record = read_record(records, student, cell)
     if record and record["settings_key"] == key:

@@ -132,7 +132,7 @@ HEADER = ("| dataset | language | teacher (test) | baseline (test) | teacher vs 
 def baseline_test(cell: Cell, metric: str) -> tuple[float, str] | None:
     """The cell's baseline test score and kind (benchmarks/baselines.py's record), if it has one."""
     record = load_baseline_record(cell.dataset, cell.language)
-    return (record["test"][metric], record["baseline"]) if record else None
+    return (record["test"][metric], record["baseline"]["kind"]) if record else None
 
 
 def versus(teacher: float, baseline: tuple[float, str] | None) -> str:

@@ -1,0 +1,250 @@
+"""The table of issue 16: per cell, the baseline, the full-data teacher and the default student.
+
+    .venv/bin/python benchmarks/shipping_table.py                    # make missing runs, write the table
+    .venv/bin/python benchmarks/shipping_table.py --only sib200-hau sib200-yor   # these cells, this order
+    .venv/bin/python benchmarks/shipping_table.py --students default default-kl  # candidates to compare
+    .venv/bin/python benchmarks/shipping_table.py --table-only
+
+A run is one `edgedistill run` of a student recipe on one cell, distilled from that cell's teacher
+made by benchmarks/teacher_baselines.py (the whole training split, word embeddings trained). A cell
+whose teacher is not there yet is listed as waiting for it; nothing fine-tunes a teacher here. Runs
+live outside the work tree (--runs, default ~/.cache/edgedistill/runs/students) so that an interrupted
+one resumes in a later session, and each finished run leaves a record in
+benchmarks/results/shipping_runs/ (its rows and a settings key), from which the table regenerates in a
+fresh clone. The baseline rows are benchmarks/baselines.py's records, scored on the same test examples.
+
+The students (STUDENTS below) all start from every other layer of their teacher (6 of 12 layers,
+384 hidden, the teacher's own heads and FFN), learn from the teacher's outputs on the whole training
+split (the teacher saw every gold label of it, so the gold-label term adds no data it lacked) and see at
+least 12,000 examples (small splits are repeated for more epochs); token tasks match per-token logits.
+The vocabulary is trimmed to the 40k tokens most frequent in the language's raw text. The candidates
+differ only in the distillation loss; the table says which one the default recipe should take.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from edgedistill.atomic import atomic_write_text
+from edgedistill.baselines import load_baseline_record
+from edgedistill.benchmarks.results_table import (
+    TABLE_CELLS,
+    TEACHER,
+    TRIM,
+    RunRows,
+    inline_table,
+    run_dir,
+    run_rows,
+    settings_key,
+)
+from edgedistill.benchmarks.teacher_baselines import COMMON, PER_DATASET, Cell, load_results
+from edgedistill.data import RAW_TEXT_ALIASES
+from edgedistill.teachers import cache_root
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+COMMAND = ".venv/bin/python benchmarks/shipping_table.py"
+RECORDS = RESULTS / "shipping_runs"
+EXAMPLES_SEEN = 12_000  # at least this many training examples per run: 375 steps at batch 32
+
+_FROM_TEACHER_LAYERS = ["student.init=teacher-layers", 'student.layers="every-other"', f"next=[{TRIM}]"]
+STUDENTS: dict[str, list[str]] = {
+    "default": [*_FROM_TEACHER_LAYERS,
+                'losses=[{type="logit-mse", weight=0.5}, {type="labels", weight=0.5}]'],
+    "default-kl": [*_FROM_TEACHER_LAYERS,
+                   'losses=[{type="kl", weight=0.5, temperature=2.0}, {type="labels", weight=0.5}]'],
+}
+
+
+def train_size(cell: Cell) -> int:
+    from edgedistill.tasks.config import DataSpec
+    from edgedistill.tasks.task import load_task
+
+    task = load_task(DataSpec(cell.dataset, language=cell.language), splits=("train",))
+    return len(task.splits["train"].examples)
+
+
+def student_config(student: str, cell: Cell, teachers: Path | None):
+    """The student's recipe on ``cell``; the teacher is ``teachers/<cell>``, or (``teachers=None``,
+    for the settings key) named by its fine-tuning settings."""
+    from edgedistill.chain.run import resolve_recipe
+
+    raw = RAW_TEXT_ALIASES.get(cell.language, cell.language)
+    epochs = max(3.0, round(EXAMPLES_SEEN / train_size(cell), 2))
+    settings = [item.replace("RAW", raw) for item in STUDENTS[student]] + [
+        "data.raw=none", f'data.task={{dataset="{cell.dataset}", language="{cell.language}"}}',
+        "data.max_train_examples=none", "data.max_eval_examples=none", "teacher.head=auto",
+        "training.threads=1", f"training.epochs={epochs}", f'name="{student}-{cell.name}"']
+    if teachers is None:
+        budget = {k: v for k, v in {**COMMON, **PER_DATASET[cell.dataset]}.items() if k != "model"}
+        settings += ['teacher.model="e5-small"', f"teacher.finetune={inline_table(budget)}"]
+    else:
+        settings.append(f'teacher.model="{teachers / cell.name}"')
+    return resolve_recipe("gurgurov", settings=settings)
+
+
+def record_key(student: str, cell: Cell) -> str:
+    return settings_key(student_config(student, cell, teachers=None))
+
+
+def make_runs(cells: list[Cell], students: list[str], runs: Path, teachers: Path) -> None:
+    from edgedistill.chain.run import run_chain
+
+    for cell in cells:
+        if not (teachers / cell.name / "results.json").is_file():
+            print(f"[{cell.name}] no teacher in {teachers / cell.name} yet; run "
+                  f"benchmarks/teacher_baselines.py --only {cell.name} first", flush=True)
+            continue
+        for student in students:
+            key = record_key(student, cell)
+            if rows_of(runs, student, cell, teachers, key).rows:
+                print(f"[{student} {cell.name}] done already", flush=True)
+                continue
+            config = student_config(student, cell, teachers)
+            try:
+                run_chain(config, run_dir(runs, student, cell))
+            except Exception:  # noqa: BLE001 - one failed run must not stop the others
+                traceback.print_exc()
+                print(f"[{student} {cell.name}] failed; the table marks it missing", flush=True)
+                continue
+            rows_of(runs, student, cell, teachers, key)  # records the finished run
+
+
+def rows_of(runs: Path, student: str, cell: Cell, teachers: Path, key: str) -> RunRows:
+    return run_rows(runs, RECORDS, student, cell, student_config(student, cell, teachers), key,
+                    command=COMMAND)
+
+
+# ---------------------------------------------------------------- the table
+
+def baseline_row(cell: Cell) -> dict | None:
+    metric = "entity_f1" if cell.dataset == "masakhaner" else "macro_f1"
+    record = load_baseline_record(cell.dataset, cell.language)
+    if record is None:
+        return None
+    return {"cell": cell.name, "model": f"baseline: {record['baseline']['kind']}",
+            "metric": record["test"][metric], "size_bytes": record["model"]["bytes"],
+            "ms_per_text": record["prediction"]["ms_per_text_median"], "vs_baseline": None}
+
+
+def collect(cells: list[Cell], students: list[str], runs: Path, teachers: Path
+            ) -> tuple[list[dict], list[str]]:
+    """Per cell: the baseline, the teacher (its record; size and speed from a student's run) and the
+    students' FP32 and INT8 rows."""
+    teacher_results = load_results(teachers)
+    rows, missing = [], []
+    for cell in cells:
+        baseline, result = baseline_row(cell), teacher_results.get(cell.name)
+        found = {student: rows_of(runs, student, cell, teachers, record_key(student, cell))
+                 for student in students}
+        measured = next((run.rows[0] for run in found.values() if run.rows), {})
+        if result:
+            metric = result["task"]["primary_metric"]
+            rows.append({**measured, "cell": cell.name, "model": TEACHER, "metric": result["test"][metric],
+                         "retention": 1.0})
+        for label, row in (("baseline", baseline), ("teacher", result)):
+            if row is None:
+                missing.append(f"{label} {cell.name}")
+        for student, run in found.items():
+            if run.rows:
+                rows.extend(run.rows[1:])
+            else:
+                why = run.missing_because if result else "waiting for its teacher"
+                missing.append(f"{student}-{cell.name}" + ("" if why == "not run" else f" ({why})"))
+        if baseline:
+            compared = [r for r in rows if r["cell"] == cell.name]
+            rows.insert(len(rows) - len(compared), baseline)
+            for row in compared:
+                row["vs_baseline"] = row["metric"] - baseline["metric"]
+    return rows, missing
+
+
+def _fmt(value, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "-"
+
+
+def _versus(gap: float | None) -> str:
+    if gap is None:
+        return ""
+    return f"{'ahead' if gap >= 0 else 'behind'} by {abs(100 * gap):.1f}"
+
+
+def summary(rows: list[dict], students: list[str]) -> list[str]:
+    lines = ["", "## Against the goals of issue 16", "",
+             "| model | cells | at or above the baseline | mean % of the teacher |", "|---|---|---|---|"]
+    for model in [TEACHER] + [f"{s} {p}" for s in students for p in ("FP32", "INT8")]:
+        mine = [r for r in rows if r["model"] == model]
+        if not mine:
+            continue
+        ahead = sum(r.get("vs_baseline") is not None and r["vs_baseline"] >= 0 for r in mine)
+        compared = sum(r.get("vs_baseline") is not None for r in mine)
+        retention = [100 * r["retention"] for r in mine if r.get("retention") is not None]
+        mean = f"{sum(retention) / len(retention):.1f}" if retention else "-"
+        lines.append(f"| {model} | {len(mine)} | {ahead} of {compared} | {mean} |")
+    return lines + ["", "Goals: teachers at or above the baseline on at least 12 of 15 cells; the default "
+                    "INT8 student at or above it on at least 12 of 15, with a mean of at least 95% of its "
+                    "teacher."]
+
+
+def render(rows: list[dict], missing: list[str], students: list[str]) -> str:
+    lines = ["# Baseline, teacher and default student on five African languages (generated)", "",
+             f"Produced by `{COMMAND}` from the runs' records in shipping_runs/ and the baselines' records "
+             "in baselines/; regenerate, never edit. Task metric on the whole test split: macro-F1 "
+             "(AfriSenti, SIB-200) or entity F1 (MasakhaNER). Baseline: TF-IDF + logistic regression or a "
+             "CRF (benchmarks/baselines.py). Teacher: multilingual-e5-small (4-bit weights dequantized) "
+             "fine-tuned on the whole training split (benchmarks/teacher_baselines.py). Students: see the "
+             "script's header. Latency and RSS ratios are against the teacher in PyTorch FP32 in the same "
+             "benchmark run (seq 128, batch 1, one thread); the baseline's latency is its own per-text "
+             "median.", "",
+             "| cell | model | task metric | vs baseline (points) | % of teacher | file MB | latency ratio "
+             "| RSS ratio |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        latency = (f"{r['ms_per_text']:.3f} ms/text" if r.get("ms_per_text") is not None
+                   else _fmt(r.get("latency_ratio"), ".3f"))
+        lines.append(f"| {r['cell']} | {r['model']} | {_fmt(r['metric'], '.4f')} | "
+                     f"{_versus(r.get('vs_baseline'))} "
+                     f"| {_fmt(r.get('retention') and 100 * r['retention'], '.1f')} | "
+                     f"{_fmt(r.get('size_bytes') and r['size_bytes'] / 1e6, '.1f')} | {latency} | "
+                     f"{_fmt(r.get('rss_ratio'), '.3f')} |")
+    lines += summary(rows, students)
+    if missing:
+        lines += ["", f"Missing ({len(missing)}): {', '.join(missing)}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(cells: list[Cell], students: list[str], runs: Path, teachers: Path,
+                out: Path = RESULTS) -> None:
+    rows, missing = collect(cells, students, runs, teachers)
+    atomic_write_text(out / "shipping_table.md", render(rows, missing, students))
+    atomic_write_text(out / "shipping_table.json",
+                      json.dumps({"command": COMMAND, "rows": rows, "missing": missing}, indent=2) + "\n")
+    print(f"wrote {out / 'shipping_table.md'} ({len(rows)} rows, {len(missing)} missing)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    home = cache_root() / "runs"
+    parser.add_argument("--runs", type=Path, default=home / "students")
+    parser.add_argument("--teachers", type=Path, default=home / "teachers")
+    parser.add_argument("--only", nargs="*", help="cells, in the order to run them, e.g. sib200-hau")
+    parser.add_argument("--students", nargs="*", choices=sorted(STUDENTS), default=list(STUDENTS))
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args(argv)
+    known = {c.name: c for c in TABLE_CELLS}
+    unknown = [name for name in args.only or () if name not in known]
+    if unknown:
+        parser.error(f"no cell {unknown[0]!r}; cells: {', '.join(known)}")
+    if not args.table_only:
+        cells = [known[name] for name in args.only] if args.only else TABLE_CELLS
+        make_runs(cells, args.students, args.runs.resolve(), args.teachers.resolve())
+    write_table(TABLE_CELLS, list(STUDENTS), args.runs.resolve(), args.teachers.resolve())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
