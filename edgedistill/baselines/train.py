@@ -1,8 +1,8 @@
 """Fit a baseline on a task, score it with the project's metrics, and write the model with results.json.
 
 The output directory holds ``model.joblib`` (a scikit-learn Pipeline: ``joblib.load(path).predict``
-takes raw texts, or lists of words for token tasks) and ``results.json``. It appears only when
-complete. Needs the [baselines] extra.
+takes raw texts, or lists of words for token tasks; the CRF's features are edgedistill code, so loading
+it needs edgedistill) and ``results.json``. It appears only when complete. Needs the [baselines] extra.
 """
 
 from __future__ import annotations
