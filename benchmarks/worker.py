@@ -7,9 +7,10 @@ A fresh process per variant and round keeps one variant's memory and caches out 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
+
+from edgedistill.memory import peak_rss_bytes
 
 
 def measure(request: dict) -> dict:
@@ -33,22 +34,6 @@ def measure(request: dict) -> dict:
     return {"cold_start_s": cold_start_s, "peak_rss_bytes": peak_rss, **timing,
             "architecture": loaded.architecture, "parameters": loaded.parameters,
             "size_bytes": loaded.size_bytes, "metrics": loaded.metrics}
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory since it started.
-
-    ru_maxrss survives execve, so a worker started by a big parent (``edgedistill run`` holds models
-    in memory) would report the parent's peak; VmHWM belongs to the new address space only.
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def main() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import time
 from pathlib import Path
 
 from edgedistill.errors import EdgedistillError, first_sentence
+from edgedistill.memory import peak_rss_bytes
 
 WARMUP = 20
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
@@ -58,17 +58,6 @@ def _time_predictions(model_file: str, inputs: list, warmup: int) -> dict:
             "warmup": min(warmup, len(inputs)), "batch_size": 1, "threads": 1,
             "load_seconds": round(load_seconds, 3), "peak_rss_bytes": peak_rss_bytes(),
             "peak_rss_before_model_bytes": before_model}
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident memory (VmHWM: this address space only, not a parent's)."""
-    try:
-        for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
 def main() -> None:
