@@ -16,8 +16,8 @@ from edgedistill.chain.plan import apply_language  # noqa: E402
 from edgedistill.chain.run import resolve_recipe, run_chain  # noqa: E402
 from edgedistill.chain.stages import RECORD_FILE, WORK_FOLDER  # noqa: E402
 
-STAGES = ["01-teacher", "02-distill", "03-trim-vocab", "04-export", "05-quantize", "06-evaluate", "07-bench",
-          "08-report"]
+STAGES = ["01-teacher", "02-distill", "03-trim-vocab", "04-export", "05-quantize", "06-evaluate",
+          "07-baseline", "08-bench", "09-report"]
 
 RECIPE = """
 name = "tiny-chain"
@@ -72,6 +72,17 @@ seq_len = 32
 """
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_baseline_candidate():
+    """The chain's baseline stage fits its model on the whole training split: one candidate, not a grid."""
+    from edgedistill.baselines import models
+
+    with pytest.MonkeyPatch.context() as patch:
+        for kind, grid in list(models.GRIDS.items()):
+            patch.setitem(models.GRIDS, kind, {name: values[:1] for name, values in grid.items()})
+        yield
+
+
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory, fixture_texts) -> Path:
     from edgedistill.fixtures import tiny_model, tiny_tokenizer
@@ -117,29 +128,35 @@ def test_first_run_makes_every_stage_in_its_folder(first):
     assert sorted(p.name for p in out.iterdir()) == STAGES  # the work folder is gone
     for name in STAGES:
         assert read(out / name / RECORD_FILE)["name"] == name
-    assert lines[1].startswith("[1/8] fine-tune the teacher ... running")
-    assert any(line.startswith("[8/8] report and model card ... done in") for line in lines)
+    assert lines[1].startswith("[1/9] fine-tune the teacher ... running")
+    assert any(line.startswith("[9/9] report and model card ... done in") for line in lines)
 
 
 def test_report_plot_and_model_card_quote_the_results_files(first):
     from edgedistill.runtime import Predictor
 
     out, _ = first
-    report = (out / "08-report" / "report.md").read_text()
+    report = (out / "09-report" / "report.md").read_text()
     teacher_test = read(out / "01-teacher" / "results.json")["test"]["macro_f1"]
     scores = read(out / "06-evaluate" / "scores.json")
-    bench = read(out / "07-bench" / "bench.json")["summary"]
+    bench = read(out / "08-bench" / "bench.json")["summary"]
     assert f"| teacher (PyTorch FP32) | {teacher_test:.4f} |" in report
     assert f"| student bundle ONNX INT8 | {scores['bundles']['int8']:.4f} |" in report
     assert f"| student-onnx-int8 | {bench['student-onnx-int8']['p50_ms']:.2f} |" in report
     assert scores["examples"] == 40 == read(out / "01-teacher" / "results.json")["data"]["test_used"]
     retention = scores["bundles"]["int8"] / teacher_test
     assert f"{retention:.1%}" in report
-    assert (out / "08-report" / "report.png").stat().st_size > 10_000
-    card = (out / "08-report" / "bundle" / "README.md").read_text()
+    assert (out / "09-report" / "report.png").stat().st_size > 10_000
+    card = (out / "09-report" / "bundle" / "README.md").read_text()
     assert f"this bundle {scores['bundles']['int8']:.4f}, the teacher {teacher_test:.4f}" in card
     assert "vocabulary 300 tokens" in card
-    predictor = Predictor(out / "08-report" / "bundle")  # hashes still match beside the README
+    baseline = read(out / "07-baseline" / "results.json")
+    assert baseline["data"]["test_used"] == 40  # the bundles' test sample, not the whole split
+    gap = 100 * (scores["bundles"]["int8"] - baseline["test"]["macro_f1"])
+    side = "ahead of" if gap >= 0 else "behind"
+    assert f"This INT8 bundle is {side} the baseline (TF-IDF" in card
+    assert f"by {abs(gap):.1f} points of test macro_f1" in report
+    predictor = Predictor(out / "09-report" / "bundle")  # hashes still match beside the README
     assert predictor.classify(["Ina son wannan waka sosai"])[0].label in ("negative", "neutral", "positive")
 
 
@@ -262,15 +279,15 @@ def test_a_stage_interrupted_in_training_resumes_from_its_checkpoint(first, reci
     lines = run(recipe, out)
     assert ran(lines) == STAGES[1:]
     assert read(out / "02-distill" / "results.json")["training"]["steps"] == 3
-    assert (out / "08-report" / "report.md").is_file() and not (out / WORK_FOLDER).exists()
+    assert (out / "09-report" / "report.md").is_file() and not (out / WORK_FOLDER).exists()
 
 
 def test_a_half_written_stage_folder_is_never_taken_as_finished(first, recipe, tmp_path):
     out = copy_of(first, tmp_path)
     (out / "03-trim-vocab" / RECORD_FILE).unlink()  # the files are there, the record is not
-    (out / "08-report" / RECORD_FILE).write_text('{"name": "08-report", "fingerr')  # cut off
+    (out / "09-report" / RECORD_FILE).write_text('{"name": "09-report", "fingerr')  # cut off
     lines = run(recipe, out)
-    assert ran(lines) == ["03-trim-vocab", "08-report"]  # same inputs again: what follows trim stays valid
+    assert ran(lines) == ["03-trim-vocab", "09-report"]  # same inputs again: what follows trim stays valid
 
 
 STEPS = """
@@ -316,7 +333,7 @@ def test_every_kind_of_next_step_runs_in_order_on_a_tagger(recipe, tmp_path):
     assert second["student"]["shape"]["hidden_size"] == 16
     manifest = read(out / "08-quantize" / "edgedistill.json")
     assert manifest["architecture"]["intermediate_size"] == 32 and manifest["vocab_size"] == 300
-    facts = read(out / "11-report" / "facts.json")
+    facts = read(out / "12-report" / "facts.json")
     assert facts["metric"] == "entity_f1" and facts["task"] == "token-classification"
     assert facts["student"]["stage"] == "05-finetune"
     assert facts["student"]["test"] == read(out / "05-finetune" / "results.json")["test"]["entity_f1"]
@@ -373,3 +390,24 @@ def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path):
         assert sized.next[trim].options["target_size"] == 12345
         table["next"][trim]["target_size"] = 12345
         assert sized.to_dict() == table
+
+
+def test_a_trim_step_can_count_the_task_training_texts_as_the_model_reads_them(first, recipe, tmp_path):
+    from edgedistill.chain import steps
+    from edgedistill.chain.plan import ChainOptions, build_stages
+    from edgedistill.chain.steps import ChainError
+    from edgedistill.tasks import DataSpec, load_task
+
+    task_info = read(first[0] / "02-distill" / steps.TASK_FILE)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / steps.TASK_FILE).write_text(json.dumps({**task_info, "text_prefix": "query: "}))
+    train = load_task(DataSpec("afrisenti", "hau"), splits=("train",)).split("train").examples
+    assert steps._task_texts(model) == ["query: " + example.text for example in train]
+    config = resolve_recipe(str(recipe), settings=["next[0].task_text=true"])
+    trim = build_stages(config, ChainOptions(out=tmp_path))[2]
+    assert trim.settings["text"]["task_text"] is True
+    with pytest.raises(ChainError, match="task_text of the trim-vocab step must be true or false"):
+        build_stages(resolve_recipe(str(recipe), settings=['next[0].task_text="yes"']),
+                     ChainOptions(out=tmp_path))
+

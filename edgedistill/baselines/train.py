@@ -32,7 +32,7 @@ from edgedistill.env import cpu_model, package_version
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.metrics import classification_metrics, majority_baseline, tagging_metrics
-from edgedistill.tasks.task import SEQUENCE, TOKEN, Task, is_bio, load_task
+from edgedistill.tasks.task import SEQUENCE, TOKEN, Task, is_bio, load_task, subsample
 
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.joblib"
@@ -44,9 +44,12 @@ class BaselineError(EdgedistillError):
 
 
 def train_baseline(spec: DataSpec, output_dir: str | Path, *, overwrite: bool = False,
-                   grid: dict | None = None) -> dict:
+                   grid: dict | None = None, test_limit: int | None = None, seed: int = 42) -> dict:
     """Fit the task's baseline on train with settings chosen on dev, score dev and test, write the model
-    and results.json to ``output_dir``, and return the results. ``grid`` replaces models.GRIDS."""
+    and results.json to ``output_dir``, and return the results. ``grid`` replaces models.GRIDS.
+
+    ``test_limit`` scores a seeded sample of the test split (``tasks.task.subsample``, as the chain's
+    evaluate stage draws it), so the baseline is scored on the very examples a student was."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not overwrite:
         raise BaselineError(f"output directory {output_dir} already exists; pass --overwrite to replace it")
@@ -54,6 +57,8 @@ def train_baseline(spec: DataSpec, output_dir: str | Path, *, overwrite: bool = 
     task = load_task(spec)
     kind = _check_task(task)
     splits = {name: task.splits[name].examples for name in ("train", "dev", "test") if name in task.splits}
+    if "test" in splits:
+        splits["test"] = subsample(splits["test"], test_limit, seed)
     chosen = choose_on_dev(kind, inputs(splits["train"]), gold(splits["train"]), inputs(splits["dev"]),
                            lambda predicted: score(task, gold(splits["dev"]), predicted)[task.primary_metric],
                            grid)
@@ -64,6 +69,8 @@ def train_baseline(spec: DataSpec, output_dir: str | Path, *, overwrite: bool = 
         timed = "test" if "test" in splits else "dev"
         prediction = {"split": timed, **measure_prediction(tmp / MODEL_FILE, inputs(splits[timed]))}
         results = _results(spec, task, grid or GRIDS[kind], chosen, scored, prediction, tmp / MODEL_FILE)
+        results["data"]["test_used"] = len(splits.get("test", []))
+        results["data"]["test_seed"] = seed if test_limit else None
         results["wall_seconds"] = round(time.perf_counter() - started, 2)
         text = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
         (tmp / RESULTS_FILE).write_text(text, encoding="utf-8")

@@ -56,6 +56,7 @@ def build_stages(config: DistillConfig, options: ChainOptions) -> list[Stage]:
     values = config.to_dict()
     task = values["data"].get("task")
     _check_data(task)
+    _check_baseline_libraries()
     plan = _Plan(options.progress)
     title = "fine-tune the teacher" if _needs_finetune(config) else "teacher (used as it is)"
     plan.add("teacher", title, steps.teacher, teacher=config.teacher.model,
@@ -108,7 +109,7 @@ class _Plan:
         plain = json.loads(json.dumps(settings, default=str))
         execute_here = functools.partial(execute, {**plain, "progress": self.progress})
         self.stages.append(Stage(name, title, plain, execute_here))
-        if kind not in ("export", "quantize", "evaluate", "bench", "report"):
+        if kind not in ("export", "quantize", "evaluate", "baseline", "bench", "report"):
             self.last_model = name
 
 
@@ -124,12 +125,16 @@ def _add_delivery(plan: _Plan, config: DistillConfig, export_options: dict, benc
     plan.add("evaluate", "score both bundles on the test sample", steps.evaluate, fp32=fp32, int8=int8,
              data=task, limit=config.data.max_eval_examples, seed=config.training.seed)
     scores = plan.stages[-1].name
+    plan.add("baseline", "fit the baseline, score it on the test sample", steps.baseline, data=task,
+             limit=config.data.max_eval_examples, seed=config.training.seed)
+    baseline = plan.stages[-1].name
     variants = [("teacher-pytorch-fp32", "pytorch", teacher), ("student-pytorch-fp32", "pytorch", student),
                 ("student-onnx-fp32", "onnx", fp32), ("student-onnx-int8", "onnx", int8)]
     plan.add("bench", "benchmark teacher vs student", steps.bench, variants=variants,
              options=_known(bench_options, BENCH_DEFAULTS, "the bench step"))
     plan.add("report", "report and model card", steps.report, recipe=config.name, teacher=teacher,
-             student=student, fp32=fp32, int8=int8, scores=scores, bench=plan.stages[-1].name,
+             student=student, fp32=fp32, int8=int8, scores=scores, baseline=baseline,
+             bench=plan.stages[-1].name,
              stages=[stage.name for stage in plan.stages])
 
 
@@ -140,6 +145,16 @@ def _check_data(task: dict | None) -> None:
         from edgedistill.data import data_root
 
         data_root()  # one sentence naming $EDGEDISTILL_DATA and ../shared/data when neither is there
+
+
+def _check_baseline_libraries() -> None:
+    """Every run fits the baseline its student is reported beside: say now, not hours in, if it cannot."""
+    import importlib.util
+
+    missing = [name for name in ("sklearn", "sklearn_crfsuite") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ChainError(f"edgedistill run scores a baseline beside every student, and {missing[0]} is not "
+                         f"installed: pip install 'edgedistill[baselines]'")
 
 
 def _teacher_task(model: str) -> dict:
@@ -211,6 +226,11 @@ def _compress_settings(step: str, options: dict, task: dict | None) -> dict:
         languages = [task["language"]] if task and task.get("language") else []
     text = {"languages": list(languages or []), "files": [str(f) for f in options.get("files", [])],
             "max_sentences": options.get("max_sentences")}
+    task_text = options.get("task_text", False)
+    if not isinstance(task_text, bool):
+        raise ChainError(f"task_text of the {step} step must be true or false, not {task_text!r}")
+    if task_text:  # only when asked, so that the stages of earlier runs keep their fingerprints
+        text["task_text"] = True
     return {"config": config.to_dict(), "text": text}
 
 

@@ -54,6 +54,7 @@ def gather(settings: dict[str, Any], done: dict[str, StageRecord]) -> dict[str, 
                              "dev": int8.get("dev"), "gate_choice": int8.get("gate_choice"),
                              "parameters": int8.get("parameters"), "architecture": int8.get("architecture"),
                              "vocab_size": int8.get("vocab_size")}},
+        "baseline": done[settings["baseline"]].summary if "baseline" in settings else {},
         "bench": {"config": bench.get("config"), "command": bench.get("command"),
                   "variants": bench.get("summary", {})},
         "stages": [_stage(done[name]) for name in settings["stages"]],
@@ -96,6 +97,22 @@ def targets(facts: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def versus_baseline(facts: dict[str, Any]) -> str:
+    """One sentence: is the INT8 bundle ahead of the baseline on the same test examples, and by how much."""
+    baseline, int8 = facts.get("baseline") or {}, facts["bundles"]["int8"]["test"]
+    if baseline.get("skipped"):
+        return f"No baseline was fitted: {baseline['skipped']}."
+    if baseline.get("score") is None or int8 is None:
+        return "No baseline score to compare with."
+    gap = 100 * (int8 - baseline["score"])
+    where = "ahead of" if gap >= 0 else "behind"
+    return (f"This INT8 bundle is {where} the baseline ({baseline['description']}, fitted on the same "
+            f"training data, settings chosen on dev) by {abs(gap):.1f} points of test {facts['metric']}: "
+            f"{int8:.4f} against {baseline['score']:.4f}. The baseline's model file is "
+            f"{_mb(baseline.get('bytes'))} MB and predicts in {_num(baseline.get('ms_per_text'), '.2f')} ms "
+            f"per text.")
+
+
 # ---------------------------------------------------------------- report.md
 
 def _num(value, fmt: str) -> str:
@@ -127,6 +144,11 @@ def report_markdown(facts: dict[str, Any], plotted: bool) -> str:
             ("student bundle ONNX INT8", bundles["int8"]["test"], "student-onnx-int8")]
     for name, score, variant in rows:
         lines.append(f"| {name} | {_num(score, '.4f')} | {_mb(bench.get(variant, {}).get('size_bytes'))} |")
+    baseline = facts.get("baseline") or {}
+    if baseline.get("kind"):
+        lines.append(f"| baseline: {baseline['description']} | {_num(baseline.get('score'), '.4f')} | "
+                     f"{_mb(baseline.get('bytes'))} |")
+    lines += ["", versus_baseline(facts)]
     dev = facts["bundles"]["int8"]["dev"] or {}
     if dev:
         lines += ["", f"INT8 accuracy gate ({dev.get('metric')}, {dev.get('sentences')} dev examples): FP32 "
@@ -221,6 +243,7 @@ def model_card(facts: dict[str, Any]) -> str:
         f"- Test {facts['metric']} on {facts['test_examples']} examples: this bundle "
         f"{_num(bundle['test'], '.4f')}, the teacher {_num(facts['teacher']['test'], '.4f')} "
         f"(retention {retention}).",
+        f"- {versus_baseline(facts)}",
         f"- Weights {_mb(int8.get('size_bytes'))} MB ({smaller} than the teacher's FP32 weights).",
         f"- Latency p50 {_num(int8.get('p50_ms'), '.2f')} ms at seq {bench.get('seq_len')}, "
         f"batch {bench.get('batch_size')}, {bench.get('threads')} "

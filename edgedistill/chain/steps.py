@@ -108,10 +108,27 @@ def compress(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
             "parameters": report.get("parameters_after"), "model": str(product)}
 
 
+def _task_texts(source: Path) -> list[str]:
+    """The training texts of the task ``source`` was trained on, with its text prefix, as it reads them:
+    a vocabulary trimmed on raw text alone can drop the prefix's tokens and the task's own words."""
+    from edgedistill.tasks import DataSpec, load_task
+
+    info = read_json(source / TASK_FILE)
+    if not info.get("data"):
+        raise ChainError(f"task_text is set, but {source} does not say which task it was trained on "
+                         f"(no data in its {TASK_FILE})")
+    task = load_task(DataSpec(**info["data"]), splits=("train",))
+    prefix = info.get("text_prefix") or ""
+    return [prefix + (" ".join(e.tokens) if hasattr(e, "tokens") else e.text)
+            for e in task.split("train").examples]
+
+
 def _compress(step: str, options: dict[str, Any], text: dict[str, Any], source: Path, product: Path) -> None:
     from edgedistill.compress.text import gather_texts
 
-    texts = gather_texts(text["languages"], text["files"], limit_per_source=text["max_sentences"])
+    texts = _task_texts(source) if text.get("task_text") else []
+    if text["languages"] or text["files"] or not texts:
+        texts += gather_texts(text["languages"], text["files"], limit_per_source=text["max_sentences"])
     if step == "trim-vocab":
         from edgedistill.compress.vocab import VocabTrimConfig, VocabularyTrimmer
 
@@ -180,6 +197,29 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
         scores["headline"] = (f"test {scores['metric']}: FP32 {bundles['fp32']:.4f}, "
                               f"INT8 {bundles['int8']:.4f}")
     return scores
+
+
+def baseline(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """The simple baseline (TF-IDF + logistic regression, or a CRF) on the test sample the bundles were
+    scored on, so that the report can say whether the student beats it."""
+    from edgedistill.baselines.train import BaselineError, train_baseline
+    from edgedistill.tasks import DataSpec
+
+    if not product.exists():
+        try:
+            train_baseline(DataSpec(**settings["data"]), product, test_limit=settings["limit"],
+                           seed=settings["seed"])
+        except BaselineError as exc:  # e.g. no dev split to choose its settings on: the report says so
+            return {"skipped": str(exc), "headline": f"no baseline: {exc}"}
+    results = read_json(product / "results.json")
+    metric = results["task"]["primary_metric"]
+    test = (results.get("test") or {}).get(metric)
+    # "score", not "test": the report takes a stage with a "test" summary for a trained model
+    return {"kind": results["baseline"]["kind"], "description": results["baseline"]["description"],
+            "metric": metric, "score": test, "test_examples": results["data"].get("test_used"),
+            "bytes": results["model"]["bytes"], "ms_per_text": results["prediction"]["ms_per_text_median"],
+            "headline": f"{results['baseline']['kind']}: test {metric} {test:.4f}" if test is not None
+            else results["baseline"]["kind"]}
 
 
 def _score_bundle(bundle: Path, model: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:

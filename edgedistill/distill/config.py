@@ -345,7 +345,9 @@ COMPRESS_STEP_CONFIGS = {
     "prune-heads": ("edgedistill.compress.pruning", "PruneConfig"),
     "reduce-hidden": ("edgedistill.compress.hidden", "HiddenReduceConfig"),
 }
-TEXT_SOURCE_KEYS = ("languages", "files", "max_sentences")
+# Where a compression step's text comes from: raw text of languages, files, and (task_text = true) the
+# training texts of the task the model was trained on, as the model reads them.
+TEXT_SOURCE_KEYS = ("languages", "files", "max_sentences", "task_text")
 
 
 def _check_compress_options(step: NextStep, where: str) -> None:
