@@ -26,6 +26,7 @@ differ only in the distillation loss; the table says which one the default recip
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import traceback
@@ -65,6 +66,7 @@ STUDENTS: dict[str, list[str]] = {
 }
 
 
+@functools.cache  # the table plans every (student, cell) twice: its settings and its record's key
 def train_size(cell: Cell) -> int:
     from edgedistill.tasks.config import DataSpec
     from edgedistill.tasks.task import load_task
