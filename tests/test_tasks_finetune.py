@@ -155,6 +155,21 @@ def test_rerun_resumes_from_checkpoints_of_the_same_run_only(tiny_encoder, tmp_p
         finetune(replace(config, learning_rate=5e-4), overwrite=True, progress=False)
 
 
+def test_bf16_training_is_its_own_run_and_scores_like_fp32(tiny_encoder, sentiment_run, tmp_path):
+    from dataclasses import replace
+
+    from edgedistill.tasks.finetune import FinetuneError, finetune
+
+    fp32_out, fp32 = sentiment_run
+    config = replace(sentiment_config(tiny_encoder, tmp_path / "run"), precision="bf16",
+                     checkpoint_dir=f"{fp32_out}.bf16-checkpoints", keep_checkpoints=True)
+    results = finetune(config, progress=False)
+    assert results["config"]["precision"] == "bf16"
+    assert abs(results["test"]["accuracy"] - fp32["test"]["accuracy"]) <= 0.1  # 32 examples: 3 may move
+    with pytest.raises(FinetuneError, match="holds a different run"):  # fp32 must not resume bf16 epochs
+        finetune(replace(config, precision="fp32"), overwrite=True, progress=False)
+
+
 def test_evaluate_embedding_similarity_on_any_encoder(tiny_encoder, data_dir, tmp_path):
     from edgedistill.tasks.readers import read_sib200
 

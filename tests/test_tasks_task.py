@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -189,6 +190,23 @@ def test_finetune_config_round_trips_through_toml_and_json(tmp_path):
     (tmp_path / "broken.toml").write_text("epochs = \n")
     with pytest.raises(ConfigError, match="is not valid TOML"):
         FinetuneConfig.load(tmp_path / "broken.toml")
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"max_train_examples": "many"}, "max_train_examples must be a whole number of at least 1, not 'many'"),
+    ({"epochs": -1.0}, "epochs must be a number above 0, not -1.0"),
+    ({"batch_size": 0}, "batch_size must be a whole number of at least 1, not 0"),
+    ({"warmup_ratio": 2}, "warmup_ratio must be a number from 0 to 1, not 2"),
+    ({"learning_rate": True}, "learning_rate must be a number above 0, not True"),
+    ({"precision": "fp16"}, "precision must be one of fp32, bf16, not 'fp16'"),
+    ({"class_weights": "inverse"}, "class_weights must be 'balanced' or absent, not 'inverse'"),
+])
+def test_finetune_config_values_are_checked_when_read(values, message, tmp_path):
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"output_dir": "x", "data": {"dataset": "afrisenti"}, **values}))
+    with pytest.raises(ConfigError) as caught:
+        FinetuneConfig.load(path)
+    assert str(caught.value) == f"{message} (in {path})"
 
 
 def test_tasks_package_and_commands_import_nothing_heavy():

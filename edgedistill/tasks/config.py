@@ -78,6 +78,10 @@ class FinetuneConfig:
     checkpoint_dir: str | None = None  # None: <output_dir>.checkpoints
     keep_checkpoints: bool = False
     threads: int | None = None
+    precision: str = "fp32"  # "bf16": bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16)
+
+    def __post_init__(self) -> None:
+        check_finetune_values(self)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -103,6 +107,41 @@ class FinetuneConfig:
         return cls.from_dict(read_config_file(path), where=str(path))
 
 
+PRECISIONS = ("fp32", "bf16")
+_POSITIVE_INTS = ("batch_size", "eval_batch_size", "max_length")
+_OPTIONAL_POSITIVE_INTS = ("max_train_examples", "max_dev_examples", "max_test_examples", "threads")
+_RATES = ("learning_rate", "epochs")
+
+
+def check_finetune_values(config: FinetuneConfig) -> None:
+    """Raise ConfigError naming the first value of ``config`` with a wrong type or range."""
+    def number(key: str) -> bool:
+        value = getattr(config, key)
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    for key in _POSITIVE_INTS + _OPTIONAL_POSITIVE_INTS:
+        value = getattr(config, key)
+        if value is None and key in _OPTIONAL_POSITIVE_INTS:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{key} must be a whole number of at least 1, not {value!r}")
+    for key in _RATES:
+        if not number(key) or not getattr(config, key) > 0:
+            raise ConfigError(f"{key} must be a number above 0, not {getattr(config, key)!r}")
+    if config.head_learning_rate is not None and (not number("head_learning_rate")
+                                                  or not config.head_learning_rate > 0):
+        raise ConfigError(f"head_learning_rate must be a number above 0, not {config.head_learning_rate!r}")
+    for key in ("warmup_ratio", "weight_decay"):
+        if not number(key) or not 0 <= getattr(config, key) <= 1:
+            raise ConfigError(f"{key} must be a number from 0 to 1, not {getattr(config, key)!r}")
+    if not isinstance(config.seed, int) or isinstance(config.seed, bool):
+        raise ConfigError(f"seed must be a whole number, not {config.seed!r}")
+    if config.class_weights not in (None, "balanced"):
+        raise ConfigError(f"class_weights must be 'balanced' or absent, not {config.class_weights!r}")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
+
+
 def _build(cls, values: dict, where: str):
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -112,6 +151,8 @@ def _build(cls, values: dict, where: str):
         return cls(**values)
     except TypeError as exc:
         raise ConfigError(f"incomplete {where}: {exc}") from None
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (in {where})") from None
 
 
 def read_config_file(path: str | Path) -> dict:

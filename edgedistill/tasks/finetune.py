@@ -167,7 +167,8 @@ def _build_trainer(config: FinetuneConfig, task: Task, teacher, prefix: str, tra
         load_best_model_at_end=select, metric_for_best_model=task.primary_metric if select else None,
         greater_is_better=True, group_by_length=True, logging_steps=max(1, steps_per_epoch // 10),
         report_to=[], disable_tqdm=not progress, dataloader_num_workers=0, save_safetensors=True,
-        dataloader_pin_memory=torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(), bf16=config.precision == "bf16",
+        use_cpu=not torch.cuda.is_available(),
     )
 
     def score_dev(model) -> dict:
@@ -256,6 +257,8 @@ def _train(trainer: Trainer, config: FinetuneConfig) -> tuple[float, bool]:
     """Train, resuming from the last complete checkpoint of the same run; return (seconds, resumed)."""
     # checkpoints hold the seen-rows embedding (edgedistill.seen_rows); older ones, the whole matrix
     run_config = {**config.to_dict(), "checkpoint_layout": "seen-rows"}
+    if config.precision == "fp32":  # runs checkpointed before the option existed were fp32: they resume
+        del run_config["precision"]
     seconds, resumed = train_resuming(trainer, checkpoint_dir(config), run_config, error=FinetuneError,
                                       hint="choose another checkpoint_dir")
     return seconds, resumed is not None
