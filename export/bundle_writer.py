@@ -8,7 +8,11 @@ A crash at any point leaves no directory that looks like a bundle: the temporary
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.metadata
+import json
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +27,10 @@ PACKAGES = ("edgedistill", "torch", "transformers", "optimum-onnx", "onnx", "onn
 VARIANT_FILES = {"ort": "model.ort", "string_input": "model.strings.onnx",
                  "string_input_ort": "model.strings.ort", "torchscript": "model.torchscript.pt"}
 SMOKE_TEXTS = ("Ina son wannan waka sosai 😍", "Ọjọ́ ìbí mi ni òní.")
+# Hugging Face's own description of the model and tokenizer, so that Optimum's ORTModel* classes and
+# transformers' pipeline() open a bundle as it is. The runtime reads none of them; finish_bundle hashes
+# them with every other file.
+HF_FILES = ("config.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def package_versions() -> dict[str, str]:
@@ -41,6 +49,29 @@ def bundle_directory(dest: str | Path, *, overwrite: bool = False) -> Iterator[P
         raise ExportError(f"{dest} already exists; pass overwrite to replace it")
     with atomic_directory(dest, overwrite=overwrite) as tmp:
         yield tmp
+
+
+def write_hf_files(directory: Path, model, tokenizer, *, max_length: int) -> None:
+    """config.json from ``model`` (its class as the architecture, so Optimum knows the task) and the
+    tokenizer's tokenizer_config.json and special_tokens_map.json (its longest input set to the
+    bundle's ``max_length``). tokenizer.json is not touched: the bundle's own copy is the contract."""
+    config = copy.deepcopy(model.config)
+    config.architectures = [type(model).__name__]
+    config.to_json_file(str(directory / "config.json"))
+    with tempfile.TemporaryDirectory(dir=directory) as scratch:
+        tokenizer.save_pretrained(scratch, legacy_format=False)
+        settings = json.loads((Path(scratch) / "tokenizer_config.json").read_text(encoding="utf-8"))
+        settings["model_max_length"] = int(max_length)
+        (directory / "tokenizer_config.json").write_text(
+            json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        shutil.copy(Path(scratch) / "special_tokens_map.json", directory / "special_tokens_map.json")
+
+
+def copy_hf_files(source: Path, directory: Path) -> None:
+    """The Hugging Face files of bundle ``source``, where it has them (bundles before them do not)."""
+    for name in HF_FILES:
+        if (source / name).is_file():
+            shutil.copy(source / name, directory / name)
 
 
 def finish_bundle(directory: Path, manifest: Manifest) -> Manifest:

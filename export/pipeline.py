@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill.atomic import read_json
-from edgedistill.export.bundle_writer import VARIANT_FILES, bundle_directory, finish_bundle
+from edgedistill.export.bundle_writer import (
+    VARIANT_FILES,
+    bundle_directory,
+    copy_hf_files,
+    finish_bundle,
+    write_hf_files,
+)
 from edgedistill.export.errors import ExportError
 from edgedistill.runtime.bundle import Manifest, load_manifest
 
@@ -108,6 +114,8 @@ def default_prefix(source: SourceModel) -> str:
 def export_bundle(name_or_path: str, out: str | Path, options: ExportOptions | None = None, *,
                   overwrite: bool = False, log: Log | None = None) -> Manifest:
     """Export a model to an FP32 bundle at ``out`` (written atomically, checked with the runtime)."""
+    from edgedistill.export.torch_model import encoder_for_task
+
     options = options or ExportOptions()
     say = log or (lambda _: None)
     variants = options.all_variants()
@@ -118,6 +126,8 @@ def export_bundle(name_or_path: str, out: str | Path, options: ExportOptions | N
         say(f"exporting {source.display_name} ({source.task}) to ONNX")
         exported = _export_model(source, tmp, options, prefix, max_length)
         source.tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
+        write_hf_files(tmp, encoder_for_task(source.model, source.task), source.tokenizer,
+                       max_length=max_length)
         manifest = _manifest(source, exported, options, prefix, max_length)
         metrics = manifest.metrics
         if "torchscript" in variants:
@@ -350,6 +360,7 @@ def _write_quantized(bundle: Path, source: Manifest, out: Path, model, report, d
         for name in model.files:
             shutil.copy(model.path.parent / name, tmp / name.replace(model.path.name, "model.onnx", 1))
         shutil.copy(bundle / source.tokenizer_file, tmp / "tokenizer.json")
+        copy_hf_files(bundle, tmp)
         rebuilt = [key for key in source.variants if key != "torchscript"]
         variants, checks = build_variants(tmp, rebuilt, task=source.task, max_length=source.max_length,
                                           prefix=source.input_prefix, log=log)

@@ -48,7 +48,8 @@ def test_export_writes_a_checked_android_bundle(android_bundle):
     assert manifest.inputs == ["input_ids", "attention_mask"] and manifest.outputs == ["logits"]
     assert manifest.input_prefix == "query: " and manifest.max_length == 64 and manifest.pad_token_id == 1
     assert manifest.variants == {"ort": "model.ort", "string_input_ort": "model.strings.ort"}
-    assert set(manifest.files) == {"model.onnx", "tokenizer.json", "model.ort", "model.strings.ort"}
+    assert set(manifest.files) == {"model.onnx", "tokenizer.json", "model.ort", "model.strings.ort",
+                                   "config.json", "tokenizer_config.json", "special_tokens_map.json"}
     assert manifest.architecture["layers"] == 2 and manifest.parameters["total"] > 0
     assert manifest.metrics["onnx_validation"]["max_abs_diff"]["logits"] < 1e-4
     assert manifest.metrics["tokenizer_graph"]["id_agreement"] >= 0.99
