@@ -8,15 +8,51 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgedistill.atomic import read_json
 from edgedistill.chain.stages import StageRecord
 
 # The project's targets (issue 8): retention of the teacher's metric, bundle size, INT8 speed-up.
 TARGET_RETENTION = 0.95
 TARGET_SMALLER = 0.97
 TARGET_SPEEDUP = 20.0
+
+
+@dataclass(frozen=True)
+class DataCard:
+    """What a model card says about a built-in dataset: its name, Hugging Face id, licence, source."""
+
+    name: str
+    hub_id: str
+    license: str  # a Hugging Face licence id
+    license_text: str
+    source: str
+
+
+# From ../shared/data/README.md and MANIFEST.tsv (the repositories the files were copied from).
+BUILTIN_DATA = {
+    "afrisenti": DataCard("AfriSenti (SemEval-2023 Task 12)", "shmuhammad/AfriSenti-twitter-sentiment",
+                          "cc-by-4.0", "CC BY 4.0", "https://github.com/afrisenti-semeval/afrisent-semeval-2023"),
+    "masakhaner": DataCard("MasakhaNER 2.0", "masakhane/masakhaner2", "cc-by-nc-4.0", "CC BY-NC 4.0",
+                           "https://github.com/masakhane-io/masakhane-ner"),
+    "sib200": DataCard("SIB-200", "Davlan/sib200", "cc-by-sa-4.0",
+                       "CC BY-SA 4.0 (its FLORES-200 sentences; the repository's code is Apache-2.0)",
+                       "https://github.com/dadelani/sib-200"),
+    "ud-pos": DataCard("Universal Dependencies, Yoruba YTB", "universal_dependencies", "cc-by-sa-4.0",
+                       "CC BY-SA 4.0", "https://github.com/UniversalDependencies/UD_Yoruba-YTB"),
+}
+PIPELINE_TAGS = {"sequence-classification": "text-classification",
+                 "token-classification": "token-classification", "embedding": "feature-extraction"}
+ORT_CLASSES = {"sequence-classification": "ORTModelForSequenceClassification",
+               "token-classification": "ORTModelForTokenClassification",
+               "embedding": "ORTModelForFeatureExtraction"}
+EXAMPLE_TEXTS = {"sequence-classification": "Ina son wannan waka sosai",
+                 "token-classification": "Aliko Dangote ya je Kano"}
+HF_METRICS = {"macro_f1": "f1", "weighted_f1": "f1", "accuracy": "accuracy", "entity_f1": "seqeval",
+              "spearman": "spearmanr"}
 
 
 def write_chain_report(settings: dict[str, Any], done: dict[str, StageRecord], product: Path) -> None:
@@ -40,11 +76,16 @@ def gather(settings: dict[str, Any], done: dict[str, StageRecord]) -> dict[str, 
     scores = done[settings["scores"]].summary
     bench = done[settings["bench"]].summary
     metric = scores.get("metric") or "macro_f1"
+    manifest = read_json(done[settings["int8"]].model / "edgedistill.json")
+    task_record = (manifest.get("source") or {}).get("task") or {}
     facts = {
         "recipe": settings["recipe"], "task": int8.get("task"), "labels": int8.get("labels"),
+        "label_source": task_record.get("label_source"), "data": task_record.get("data") or {},
+        "input_prefix": manifest.get("input_prefix", ""),
         "metric": metric, "test_examples": scores.get("examples"), "seed": scores.get("seed"),
         "teacher": {"name": teacher.get("display_name"), "test": _metric(teacher.get("test"), metric),
-                    "test_examples": teacher.get("test_examples"), "model": teacher.get("model")},
+                    "test_examples": teacher.get("test_examples"), "model": teacher.get("model"),
+                    **_teacher_origin(teacher.get("model"))},
         "final_model_stage": settings["student"],
         "student": {"stage": trained[-1].name if trained else None,
                     "test": _metric(student.get("test"), metric),
@@ -61,6 +102,15 @@ def gather(settings: dict[str, Any], done: dict[str, StageRecord]) -> dict[str, 
     }
     facts["targets"] = targets(facts)
     return facts
+
+
+def _teacher_origin(model: str | None) -> dict[str, Any]:
+    """The teacher's original (a hub id) and licence, from the provenance its directory carries."""
+    if not model:
+        return {"original": None, "license": None}
+    provenance = read_json(Path(model) / "edgedistill-teacher.json")
+    hub_id = model if not Path(model).exists() and model.count("/") == 1 else None
+    return {"original": provenance.get("original") or hub_id, "license": provenance.get("license")}
 
 
 def _stage(record: StageRecord) -> dict[str, Any]:
@@ -221,14 +271,17 @@ def write_plot(facts: dict[str, Any], path: Path) -> bool:
 # ---------------------------------------------------------------- model card
 
 def model_card(facts: dict[str, Any]) -> str:
+    """README.md of the shipped bundle: Hugging Face front matter, then what the model is and how well it
+    does, how to run it (the runtime, or Optimum and transformers' pipeline), and the licences."""
     bundle = facts["bundles"]["int8"]
     arch, params = bundle["architecture"] or {}, bundle["parameters"] or {}
     retention, smaller, speedup = (t["shown"] for t in facts["targets"])
     int8 = facts["bench"]["variants"].get("student-onnx-int8", {})
     bench = facts["bench"]["config"] or {}
-    usage = {"sequence-classification": 'predictor.classify(["Ina son wannan waka sosai"])',
-             "token-classification": 'predictor.tag(["Aliko Dangote ya je Kano"])'}
+    verbs = {"sequence-classification": "classify", "token-classification": "tag"}
+    example = json.dumps([EXAMPLE_TEXTS.get(facts["task"], "...")], ensure_ascii=False)
     lines = [
+        front_matter(facts),
         f"# {facts['recipe']} student: {facts['task']}", "",
         f"An INT8 ONNX bundle made by `edgedistill run` (recipe `{facts['recipe']}`) from the teacher "
         f"{facts['teacher']['name']}.", "",
@@ -237,7 +290,8 @@ def model_card(facts: dict[str, Any]) -> str:
         f"FFN {arch.get('intermediate_size')}, vocabulary {_num(bundle['vocab_size'], ',')} "
         f"tokens; {_num(params.get('total'), ',')} parameters ({_num(params.get('non_embedding'), ',')} "
         f"non-embedding).",
-        f"- Labels: {', '.join(facts['labels'] or [])}.",
+        f"- {_labels_line(facts)}",
+        f"- {_prefix_line(facts.get('input_prefix') or '')}",
         f"- INT8 scheme: {bundle['gate_choice']} (chosen by the accuracy gate).", "",
         "## Measured", "",
         f"- Test {facts['metric']} on {facts['test_examples']} examples: this bundle "
@@ -251,12 +305,95 @@ def model_card(facts: dict[str, Any]) -> str:
         f"peak RSS {_mb(int8.get('peak_rss_bytes'))} MB.", "",
         "## Use", "", "```python", "from edgedistill.runtime import Predictor",
         'predictor = Predictor("path/to/this/folder", threads=1)',
-        usage.get(facts["task"], 'predictor.embed(["..."])'),
+        f"predictor.{verbs.get(facts['task'], 'embed')}({example})",
         "```", "",
         "Needs only `pip install edgedistill` (onnxruntime, tokenizers, numpy). The runtime checks every "
         "file against the SHA-256 in edgedistill.json; this README.md is not one of them.", "",
+        *_optimum_usage(facts), "",
+        "## Licences", "", *_licence_lines(facts), "",
         "## Limits", "",
         "Trained and scored on one dataset and language; the numbers above come from one run on one "
         "machine (see report.md beside this folder for how they were measured).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def front_matter(facts: dict[str, Any]) -> str:
+    """The YAML block the Hugging Face Hub reads; strings are written as JSON, which YAML reads as is."""
+    data = facts.get("data") or {}
+    card = BUILTIN_DATA.get(data.get("dataset"))
+    fields: dict[str, Any] = {
+        "language": [data["language"]] if data.get("language") else None,
+        "license": card.license if card else "other",  # the data's: e5-small's MIT asks less
+        "datasets": [card.hub_id] if card else None,
+        "metrics": [HF_METRICS.get(facts["metric"], facts["metric"])],
+        "base_model": facts["teacher"].get("original"),
+        "pipeline_tag": PIPELINE_TAGS.get(facts["task"]),
+        "tags": ["edgedistill", "onnx", "int8", "knowledge-distillation"],
+    }
+    lines = ["---"]
+    for key, value in fields.items():
+        if isinstance(value, list):
+            lines += [f"{key}:", *(f"- {json.dumps(item, ensure_ascii=False)}" for item in value)]
+        elif value is not None:
+            lines.append(f"{key}: {json.dumps(value, ensure_ascii=False)}")
+    return "\n".join([*lines, "---", ""])
+
+
+def _labels_line(facts: dict[str, Any]) -> str:
+    labels = [str(label) for label in facts["labels"] or []]
+    line = f"Labels, in the order of the model's outputs: {', '.join(labels)}"
+    source = facts.get("label_source")
+    if labels and all(label.lstrip("-").isdigit() for label in labels):
+        return (f"{line}: the values of the label column{f' ({source})' if source else ''}, which gives "
+                f"them no names; a label column that holds names (negative, positive...) gives named "
+                f"outputs.")
+    return f"{line} (from {source})." if source else f"{line}."
+
+
+def _prefix_line(prefix: str) -> str:
+    if not prefix:
+        return "Input prefix: none; texts go to the model as they are."
+    return (f"Input prefix: {json.dumps(prefix)}. The model was trained on texts that begin with it; the "
+            f"Predictor adds it, other tools (transformers' pipeline(), Optimum) do not: add it yourself.")
+
+
+def _optimum_usage(facts: dict[str, Any]) -> list[str]:
+    task, prefix = facts["task"], facts.get("input_prefix") or ""
+    texts = 'texts' if not prefix else f'[{json.dumps(prefix)} + text for text in texts]'
+    extra = ", top_k=None" if task == "sequence-classification" else ""
+    return [
+        "With Optimum and transformers (the folder holds config.json, tokenizer_config.json and "
+        "special_tokens_map.json for them):", "", "```python",
+        f"from optimum.onnxruntime import {ORT_CLASSES.get(task, 'ORTModel')}",
+        "from transformers import AutoTokenizer, pipeline", "",
+        'folder = "path/to/this/folder"',
+        f"texts = {json.dumps([EXAMPLE_TEXTS.get(task, '...')], ensure_ascii=False)}",
+        f"model = {ORT_CLASSES.get(task, 'ORTModel')}.from_pretrained(folder)",
+        f'run = pipeline("{PIPELINE_TAGS.get(task, task)}", model=model, '
+        f"tokenizer=AutoTokenizer.from_pretrained(folder){extra})",
+        f"run({texts})", "```", "",
+        f"They give the Predictor's probabilities{' when the prefix is added' if prefix else ''}. "
+        + ("The pipeline groups SentencePiece pieces into words by its own rule, so its entity spans can "
+           "differ from the Predictor's; the scores of each token are the same. " if task ==
+           "token-classification" else "")
+        + "Dynamic INT8 quantizes activations per batch, so results can differ in the last digits "
+          "between batch sizes.",
+    ]
+
+
+def _licence_lines(facts: dict[str, Any]) -> list[str]:
+    teacher = facts["teacher"]
+    original = f" ({teacher['original']})" if teacher.get("original") else ""
+    licence = teacher.get("license") or "licence not recorded"
+    data = facts.get("data") or {}
+    card = BUILTIN_DATA.get(data.get("dataset"))
+    if card:
+        data_line = f"- Data: {card.name}, {card.license_text}, from {card.source}."
+    else:
+        files = ", ".join(Path(data[k]).name for k in ("train", "dev", "test") if data.get(k))
+        data_line = (f"- Data: your own {data.get('dataset') or ''} files ({files or 'not recorded'}); their "
+                     f"licence was not recorded: set `license` in the front matter above to it.")
+    return [f"- Teacher: {teacher['name']}{original}, {licence}.", data_line,
+            "- The weights derive from both: the front matter's `license` is the data's, and the "
+            "teacher's terms apply too."]
