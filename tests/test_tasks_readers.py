@@ -204,6 +204,17 @@ def test_csv_missing_column_and_short_row(tweets, tmp_path):
     expect_error(lambda: list(readers.read_csv_rows(path)), "line 3: expected 2 comma-separated fields")
 
 
+def test_csv_stray_carriage_returns_are_read_as_spaces(tmp_path):
+    """A carriage return inside a line made Python's csv module stop ("new-line character seen in
+    unquoted field"); with newline='' it would end the row there instead. CRLF endings stay endings."""
+    path = write(tmp_path, "cr.csv", b'text,label\r\nIna son\rka sosai,positive\r\n'
+                                     b'"Habari\ryako",negative\r\nEse\r\r,neutral\r\nlast,neutral\r')
+    assert list(readers.read_csv_rows(path)) == [
+        (2, {"text": "Ina son ka sosai", "label": "positive"}),
+        (3, {"text": "Habari yako", "label": "negative"}),
+        (4, {"text": "Ese  ", "label": "neutral"}), (5, {"text": "last", "label": "neutral"})]
+
+
 def test_tsv_named_columns(tweets, tmp_path):
     path = write(tmp_path, "a.tsv", "label\ttext\n" + "".join(f"{lab}\t{txt}\n" for txt, lab in tweets))
     examples = readers.rows_to_text_examples(readers.read_tsv_rows(path), Columns(), path)

@@ -121,9 +121,14 @@ def read_tsv_rows(path: str | Path, required: Iterable[str] = ()) -> Iterator[tu
 
 
 def read_csv_rows(path: str | Path, required: Iterable[str] = ()) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a comma-separated file with a header and standard CSV quoting."""
+    """Rows of a comma-separated file with a header and standard CSV quoting.
+
+    Lines end at a line feed (LF or CRLF). A carriage return anywhere else in a line (a line break
+    lost on its way through a Windows tool) is read as a space: the csv module refuses it inside an
+    unquoted field, or with ``newline=''`` ends the row there, cutting the text in two.
+    """
     path = _require_file(path)
-    reader = csv.reader(line for _, line in _decoded_lines(path, keepends=True))
+    reader = csv.reader(_csv_line(line) for _, line in _decoded_lines(path, keepends=True))
     try:
         columns = next(reader, None)
         if columns is None:
@@ -139,6 +144,11 @@ def read_csv_rows(path: str | Path, required: Iterable[str] = ()) -> Iterator[tu
             yield reader.line_num, dict(zip(columns, fields, strict=True))
     except csv.Error as exc:
         raise DataFormatError(path, reader.line_num, "well-formed CSV", str(exc)) from None
+
+
+def _csv_line(line: str) -> str:
+    body = line.rstrip("\r\n")
+    return body.replace("\r", " ") + line[len(body):]
 
 
 def _check_header(path: Path, columns: list[str], required: Iterable[str]) -> None:
