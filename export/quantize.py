@@ -371,7 +371,9 @@ def _run_ort_quantizer(prepared: Path, dest: Path, scheme: _Scheme, keep: list[s
     methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
     activation = QuantType.QInt8 if scheme.symmetric_activations else QuantType.QUInt8
-    quantize_static(prepared, dest, BatchReader(calibration, scheme.calibration_size),
+    # Histogram calibrators stack every batch's activations into one array: batches must share a length.
+    batches = calibration if scheme.calibration_method == "minmax" else same_length(calibration)
+    quantize_static(prepared, dest, BatchReader(batches, scheme.calibration_size),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=STATIC_OPS,
                     per_channel=scheme.per_channel, reduce_range=scheme.reduce_range,
                     activation_type=activation, weight_type=QuantType.QInt8, nodes_to_exclude=keep,
@@ -379,6 +381,20 @@ def _run_ort_quantizer(prepared: Path, dest: Path, scheme: _Scheme, keep: list[s
                     calibrate_method=methods[scheme.calibration_method],
                     extra_options={"MatMulConstBOnly": True, "DefaultTensorType": 1,  # 1 = FLOAT
                                    "ActivationSymmetric": scheme.symmetric_activations})
+
+
+def same_length(batches: list[Feeds]) -> list[Feeds]:
+    """``batches`` padded to the longest one's sequence length (input ids with the batches' own pad id)."""
+    length = max(batch["input_ids"].shape[1] for batch in batches)
+    pads = [b["input_ids"][b["attention_mask"] == 0] for b in batches if "attention_mask" in b]
+    pad_id = int(next((p[0] for p in pads if p.size), 0))
+    padded = []
+    for batch in batches:
+        extra = length - batch["input_ids"].shape[1]
+        padded.append({name: np.pad(values, ((0, 0), (0, extra)),
+                                    constant_values=pad_id if name == "input_ids" else 0)
+                       for name, values in batch.items()})
+    return padded
 
 
 class BatchReader:

@@ -93,6 +93,19 @@ def test_quantized_models_are_smaller_and_close(fp32, tmp_path, scheme):
     assert result.scheme == scheme.to_dict()
 
 
+@pytest.mark.parametrize("method", ["percentile", "entropy"])
+def test_histogram_calibration_takes_batches_of_different_lengths(fp32, tmp_path, method):
+    from edgedistill.export.encoding import batches_of
+
+    texts = [" ".join(text.split()[: 2 + 3 * i]) for i, text in enumerate(fp32["texts"][:16])]
+    calibration = batches_of(fp32["encode"], texts, 4)  # real text, each batch padded to its own length
+    assert len({batch["input_ids"].shape[1] for batch in calibration}) > 1
+    scheme = StaticScheme(calibration_method=method)
+    result = quantize_onnx(fp32["path"], tmp_path / "int8.onnx", scheme, calibration=calibration)
+    feeds = fp32["calibration"][0]
+    assert np.abs(_logits(result.path, feeds) - _logits(fp32["path"], feeds)).max() < 0.05
+
+
 def test_parts_kept_in_fp32(fp32, tmp_path):
     import onnx
 
