@@ -217,3 +217,48 @@ def test_ablation_tabulates_variants_beside_the_teacher_and_reuses_finished_ones
     finished = (runs / "both" / "results.json").stat().st_mtime_ns
     again = run_ablation(config, variants, runs, out, command=command, progress=False)
     assert again == table and (runs / "both" / "results.json").stat().st_mtime_ns == finished
+
+
+@pytest.mark.parametrize("dataset, head", [("sib200", "sequence-classification"),
+                                           ("masakhaner", "token-classification")])
+def test_unlabelled_raw_text_joins_the_task_without_gold_labels(teachers, dataset, head):
+    from edgedistill.distill.data import build_data
+    from edgedistill.distill.losses import IGNORE_INDEX
+    from edgedistill.distill.run import load_run_teacher
+    from edgedistill.tasks import load_task
+
+    teacher = load_run_teacher(TeacherConfig(model=str(teachers[head])))
+    spec = DataSpec(dataset, language="hau")
+    task = load_task(spec)
+    held_out = task.splits["dev"].examples[0]
+    held_out_text = held_out.text if dataset == "sib200" else " ".join(held_out.tokens)
+    raw = Path("../shared/data/raw/mafand/hau/train.hau").read_text(encoding="utf-8").splitlines()[:30]
+    raw_file = Path(teachers[head]).parent / f"raw-{dataset}.txt"
+    raw_file.write_text("\n".join([held_out_text, *raw]) + "\n", encoding="utf-8")
+    config = DataConfig(task=spec, max_train_examples=20,
+                        unlabelled=RawTextConfig(file=str(raw_file), max_sentences=None))
+    data = build_data(config, teacher.tokenizer, head=head, max_length=32, seed=0, provenance={})
+
+    assert len(data.features) == 20 + 30  # the dev sentence was dropped from the raw text
+    assert [f["example_index"] for f in data.features] == list(range(50))
+    added, task_rows = data.features[20:], data.features[:20]
+    if dataset == "sib200":
+        assert {f["labels"] for f in added} == {IGNORE_INDEX}
+        assert all(f["labels"] != IGNORE_INDEX for f in task_rows)
+        first = teacher.tokenizer.decode(added[0]["input_ids"], skip_special_tokens=True)
+        assert first.startswith(raw[0][:10])
+    else:
+        assert {label for f in added for label in f["labels"]} == {IGNORE_INDEX}
+        assert any(label != IGNORE_INDEX for f in task_rows for label in f["labels"])
+    assert data.source.endswith(f"+ {raw_file}")
+
+
+def test_unlabelled_raw_text_needs_a_task():
+    from edgedistill.distill.config import DistillConfigError
+
+    with pytest.raises(DistillConfigError, match=r"\[data.unlabelled\] adds raw text to a task's training "
+                                                 r"examples; it needs \[data.task\]"):
+        DataConfig(raw=RawTextConfig(), unlabelled=RawTextConfig()).validate("data")
+    with pytest.raises(DistillConfigError, match="data.unlabelled.splits: no split 'valid'"):
+        DataConfig(task=DataSpec("sib200", language="hau"),
+                   unlabelled=RawTextConfig(splits=["train", "valid"])).validate("data")

@@ -60,22 +60,39 @@ class TeacherConfig:
         if unknown:
             raise DistillConfigError(f"unknown key {where}.finetune.{unknown[0]}; it takes "
                                      f"{', '.join(sorted(allowed))}")
+        check_finetune_values_of(self.finetune, f"{where}.finetune")
 
 
 # Fine-tuning keys the chain sets itself (the data comes from [data.task], the model from [teacher]).
 CHAIN_OWNED_FINETUNE_KEYS = ("data", "output_dir", "model", "checkpoint_dir")
 
 
+def check_finetune_values_of(values: dict[str, Any], where: str) -> None:
+    """The values of a fine-tuning table, checked when the recipe loads as FinetuneConfig checks them."""
+    from edgedistill.tasks.config import ConfigError, DataSpec, FinetuneConfig
+
+    known = {f.name for f in dataclasses.fields(FinetuneConfig)} - set(CHAIN_OWNED_FINETUNE_KEYS)
+    try:
+        FinetuneConfig(DataSpec("csv"), "", **{k: v for k, v in values.items() if k in known})
+    except ConfigError as exc:
+        raise DistillConfigError(f"{where}: {exc}") from None
+
+
 @dataclass
 class RawTextConfig:
-    """Unlabelled target-language text (MAFAND) for task-agnostic distillation."""
+    """Unlabelled target-language text (MAFAND): for task-agnostic distillation, or added to a task."""
 
     language: str = "hau"
     max_sentences: int | None = 20_000
     file: str | None = None  # one sentence a line, instead of the built-in raw text
+    # MAFAND splits to read, in order (its splits are all unlabelled text here); empty: train, else the first
+    splits: list[str] = field(default_factory=list, metadata={"omit_if_empty": True})
 
     def validate(self, where: str) -> None:
         _positive_or_none(self.max_sentences, f"{where}.max_sentences")
+        unknown = sorted(set(self.splits) - {"train", "dev", "test"})
+        if unknown:
+            raise DistillConfigError(f"{where}.splits: no split {unknown[0]!r}; MAFAND has train, dev, test")
 
 
 @dataclass
@@ -85,6 +102,8 @@ class DataConfig:
     With ``task`` the teacher is normally fine-tuned on it and the student matches its class logits
     (task-specific distillation); the student is scored on the task's dev and test splits. With
     ``raw`` the student matches a general teacher (MLM logits, hidden states, attention).
+    ``unlabelled`` (with ``task``) adds raw target-language text to the task's training examples: the
+    teacher labels it, the gold-label term skips it; sentences equal to a dev or test text are dropped.
     """
 
     task: DataSpec | None = None
@@ -93,11 +112,19 @@ class DataConfig:
     max_eval_examples: int | None = None
     text_prefix: str | None = None  # None: the teacher's own "query: " prefix for sentence inputs
     mlm_probability: float = 0.15  # raw text with an MLM teacher or student: share of tokens masked
+    unlabelled: RawTextConfig | None = field(default=None, metadata={"omit_if_empty": True})
 
     def validate(self, where: str) -> None:
         if (self.task is None) == (self.raw is None):
             raise DistillConfigError(f"{where} needs exactly one of [{where}.task] (a labelled task) and "
                                      f"[{where}.raw] (unlabelled text)")
+        if self.raw is not None:
+            self.raw.validate(f"{where}.raw")
+        if self.unlabelled is not None:
+            if self.task is None:
+                raise DistillConfigError(f"[{where}.unlabelled] adds raw text to a task's training examples; "
+                                         f"it needs [{where}.task]")
+            self.unlabelled.validate(f"{where}.unlabelled")
         _positive_or_none(self.max_train_examples, f"{where}.max_train_examples")
         _positive_or_none(self.max_eval_examples, f"{where}.max_eval_examples")
         if not 0.0 < self.mlm_probability < 1.0:
@@ -335,6 +362,8 @@ class NextStep:
                                          f"{', '.join(DISTILL_STEP_KEYS)}")
         elif self.step in COMPRESS_STEP_CONFIGS:
             _check_compress_options(self, where)
+        elif self.step == "finetune":
+            check_finetune_values_of(self.options, where)
 
 
 # The compression config each step's options must fit, and the extra keys that say which text the

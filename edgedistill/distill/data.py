@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from edgedistill.distill.config import DataConfig, DistillConfigError
+from edgedistill.distill.config import DataConfig, DistillConfigError, RawTextConfig
 from edgedistill.distill.losses import IGNORE_INDEX
 from edgedistill.tasks.task import SEQUENCE, SIMILARITY, Task, load_task, subsample
 
@@ -79,10 +79,40 @@ def _task_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: 
         encoded = encode_text_examples(train, tokenizer, task.label2id, max_length, prefix)
     else:
         encoded = encode_token_examples(train, tokenizer, task.label2id, max_length, prefix)
-    features = _indexed(encoded.features)
+    features, source = encoded.features, task.split("train").source
+    if config.unlabelled is not None:
+        texts, raw_source = _raw_texts(config.unlabelled)
+        features += _unlabelled_features(_unseen(texts, task), task, tokenizer, max_length, prefix)
+        source = f"{source} + {raw_source}"
     evaluation = evaluation_examples(task, config.max_eval_examples, seed)
     row_mode = "sequence" if task.kind == SEQUENCE else "token"
-    return DistillData(features, row_mode, prefix, task, evaluation, source=task.split("train").source)
+    return DistillData(_indexed(features), row_mode, prefix, task, evaluation, source=source)
+
+
+def _unseen(texts: list[str], task: Task) -> list[str]:
+    """``texts`` without those equal (up to spacing) to a dev or test text of ``task``."""
+    def norm(text: str) -> str:
+        return " ".join(text.split())
+
+    held_out = {norm(e.text if task.kind == SEQUENCE else " ".join(e.tokens))
+                for split in ("dev", "test") if split in task.splits for e in task.splits[split].examples}
+    return [t for t in texts if norm(t) not in held_out]
+
+
+def _unlabelled_features(texts: list[str], task: Task, tokenizer, max_length: int, prefix: str) -> list[dict]:
+    """Raw sentences encoded exactly as the task's training examples, with every gold label ignored."""
+    from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
+    from edgedistill.tasks.readers import TextExample, TokenExample
+
+    if task.kind == SEQUENCE:
+        examples = [TextExample(text, task.labels[0], line) for line, text in enumerate(texts, 1)]
+        features = encode_text_examples(examples, tokenizer, task.label2id, max_length, prefix).features
+        return [{**f, "labels": IGNORE_INDEX} for f in features]
+    words = [text.split() for text in texts]
+    examples = [TokenExample(tuple(w), (task.labels[0],) * len(w), (line,) * len(w))
+                for line, w in enumerate(words, 1)]
+    features = encode_token_examples(examples, tokenizer, task.label2id, max_length, prefix).features
+    return [{**f, "labels": [IGNORE_INDEX] * len(f["labels"])} for f in features]
 
 
 def evaluation_examples(task: Task, limit: int | None, seed: int) -> dict[str, list]:
@@ -93,7 +123,7 @@ def evaluation_examples(task: Task, limit: int | None, seed: int) -> dict[str, l
 
 def _raw_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: int,
               provenance: dict) -> DistillData:
-    texts, source = _raw_texts(config)
+    texts, source = _raw_texts(config.raw)
     texts = subsample(texts, config.max_train_examples, seed)
     prefix = _text_prefix(config.text_prefix, SEQUENCE, provenance)
     batch = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length)
@@ -111,10 +141,9 @@ def _raw_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: i
     return DistillData(_indexed(features), None, prefix, source=source)
 
 
-def _raw_texts(config: DataConfig) -> tuple[list[str], str]:
-    from edgedistill.data import raw_sentences
+def _raw_texts(raw: RawTextConfig) -> tuple[list[str], str]:
+    from edgedistill.data import DataNotFound, raw_sentences
 
-    raw = config.raw
     if raw.file:
         from pathlib import Path
 
@@ -123,7 +152,18 @@ def _raw_texts(config: DataConfig) -> tuple[list[str], str]:
             raise DistillConfigError(f"data.raw.file {path} does not exist")
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return lines[: raw.max_sentences], str(path)
-    return raw_sentences(raw.language, limit=raw.max_sentences), f"raw/mafand/{raw.language}"
+    if not raw.splits:
+        return raw_sentences(raw.language, limit=raw.max_sentences), f"raw/mafand/{raw.language}"
+    texts, found = [], []
+    for split in raw.splits:  # the splits a language has: Kinyarwanda's raw text has no train split
+        try:
+            texts += raw_sentences(raw.language, split=split)
+            found.append(split)
+        except DataNotFound:
+            continue
+    if not texts:
+        raise DistillConfigError(f"no raw text for {raw.language!r} in the splits {', '.join(raw.splits)}")
+    return texts[: raw.max_sentences], f"raw/mafand/{raw.language} ({'+'.join(found)})"
 
 
 def mask_tokens(feature: dict, tokenizer, probability: float, rng: np.random.Generator,
