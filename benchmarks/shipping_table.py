@@ -19,8 +19,10 @@ split (the teacher saw every gold label of it, so the gold-label term adds no da
 least 12,000 examples (small splits are repeated for more epochs); token tasks match per-token logits.
 The vocabulary is trimmed to the 40k tokens most frequent in the language's raw text and the task's
 training texts (with the "query: " prefix the model reads; raw text alone cost the first SIB-200
-Hausa student 1.5 points of macro-F1 between its PyTorch and ONNX scores). The candidates
-differ only in the distillation loss; the table says which one the default recipe should take.
+Hausa student 1.5 points of macro-F1 between its PyTorch and ONNX scores). The candidates differ
+in the distillation loss ("default" logit MSE, "default-kl" KL at T=2) or the transfer set
+("default-raw" adds up to 10k sentences of the language's raw MAFAND text, labelled by the teacher
+only); the table says which one the default recipe should take.
 """
 
 from __future__ import annotations
@@ -64,6 +66,11 @@ STUDENTS: dict[str, list[str]] = {
     "default-kl": [*_FROM_TEACHER_LAYERS,
                    'losses=[{type="kl", weight=0.5, temperature=2.0}, {type="labels", weight=0.5}]'],
 }
+# "default" with the language's raw MAFAND text (all its splits, up to 10k sentences) added to the
+# transfer set: the teacher labels it; at least 2 passes over the larger set instead of 3.
+RAW_TRANSFER_SENTENCES = 10_000
+STUDENTS["default-raw"] = [*STUDENTS["default"], 'data.unlabelled={language="RAW", splits=["train", "dev", '
+                           f'"test"], max_sentences={RAW_TRANSFER_SENTENCES}}}']
 
 
 @functools.cache  # the table plans every (student, cell) twice: its settings and its record's key
@@ -75,13 +82,29 @@ def train_size(cell: Cell) -> int:
     return len(task.splits["train"].examples)
 
 
+@functools.cache
+def raw_transfer_size(language: str) -> int:
+    """Raw sentences "default-raw" adds (before the few equal to a dev or test text are dropped)."""
+    from edgedistill.data import DataNotFound, raw_sentences
+
+    count = 0
+    for split in ("train", "dev", "test"):
+        try:
+            count += len(raw_sentences(language, split=split))
+        except DataNotFound:
+            continue
+    return min(count, RAW_TRANSFER_SENTENCES)
+
+
 def student_config(student: str, cell: Cell, teachers: Path | None):
     """The student's recipe on ``cell``; the teacher is ``teachers/<cell>``, or (``teachers=None``,
     for the settings key) named by its fine-tuning settings."""
     from edgedistill.chain.run import resolve_recipe
 
     raw = RAW_TEXT_ALIASES.get(cell.language, cell.language)
-    epochs = max(3.0, round(EXAMPLES_SEEN / train_size(cell), 2))
+    unlabelled = any(item.startswith("data.unlabelled=") for item in STUDENTS[student])
+    examples = train_size(cell) + (raw_transfer_size(raw) if unlabelled else 0)
+    epochs = max(2.0 if unlabelled else 3.0, round(EXAMPLES_SEEN / examples, 2))
     settings = [item.replace("RAW", raw) for item in STUDENTS[student]] + [
         "data.raw=none", f'data.task={{dataset="{cell.dataset}", language="{cell.language}"}}',
         "data.max_train_examples=none", "data.max_eval_examples=none", "teacher.head=auto",
