@@ -1,19 +1,31 @@
 """Write artifacts so that a crash never leaves one that looks complete.
 
 Every model directory, bundle and report is written under a temporary name beside its destination
-and renamed into place only when it is whole. A rename within one filesystem is atomic.
+and renamed into place only when it is whole. A rename within one filesystem is atomic. The
+temporary name carries the writer's process id and host (``.NAME.partial-<pid>.<host>-<random>``),
+so that the next writer of the same destination removes what a killed writer left behind, and
+never the folder of a writer that is still running.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from edgedistill.errors import EdgedistillError
+
+
+class OutputExists(EdgedistillError, FileExistsError):
+    """The destination exists and replacing it was not asked for."""
 
 
 def read_json(path: str | Path) -> dict:
@@ -30,9 +42,12 @@ def atomic_directory(dest: str | Path, *, overwrite: bool = False) -> Iterator[P
     """
     dest = Path(dest)
     if dest.exists() and not overwrite:
-        raise FileExistsError(f"{dest} already exists (pass overwrite to replace it)")
+        # Usually another writer finished first (the commands check before they start).
+        raise OutputExists(f"{dest} already exists (another run may have just written it); pass "
+                           f"--overwrite (overwrite=True in Python) to replace it")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    remove_stale_partials(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=_partial_prefix(dest, "partial"), dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; the artifact gets normal permissions
     try:
         yield tmp
@@ -49,7 +64,7 @@ def replace_directory(source: Path, dest: Path) -> None:
     at every moment either the old whole directory, absent for an instant, or the new whole one.
     """
     if dest.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+        old = Path(tempfile.mkdtemp(prefix=_partial_prefix(dest, "old"), dir=dest.parent))
         os.replace(dest, old / "previous")
         os.replace(source, dest)
         shutil.rmtree(old, ignore_errors=True)
@@ -66,7 +81,8 @@ def atomic_write_bytes(dest: str | Path, data: bytes) -> None:
     """Write a file through a temporary file and a rename."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.partial-", dir=dest.parent)
+    remove_stale_partials(dest)
+    fd, tmp = tempfile.mkstemp(prefix=_partial_prefix(dest, "partial"), dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -83,6 +99,51 @@ def atomic_save_figure(figure, dest: str | Path, *, dpi: int = 110) -> None:
     image = io.BytesIO()
     figure.savefig(image, format="png", dpi=dpi)
     atomic_write_bytes(dest, image.getvalue())
+
+
+def _host_tag() -> str:
+    """A short tag of this machine: a pid means nothing on another host sharing the folder."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _partial_prefix(dest: Path, kind: str) -> str:
+    return f".{dest.name}.{kind}-{os.getpid()}.{_host_tag()}-"
+
+
+def remove_stale_partials(dest: str | Path) -> list[Path]:
+    """Remove the temporary files and folders of ``dest`` left by writers that no longer run.
+
+    Only names this module makes are touched, and only those of this host whose process is gone;
+    a name without a process id (written before ids were added) is left alone. Returns what was removed.
+    """
+    dest = Path(dest)
+    pattern = re.compile(rf"^\.{re.escape(dest.name)}\.(?:partial|old)-(\d+)\.{_host_tag()}-[^/]+$")
+    removed = []
+    with contextlib.suppress(OSError):
+        for path in dest.parent.iterdir():
+            match = pattern.match(path.name)
+            if match and not _process_alive(int(match.group(1))):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(FileNotFoundError):
+                        path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another writer in this process (a thread) may be using it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    except (OverflowError, OSError):
+        return False
+    return True
 
 
 def _umask() -> int:

@@ -129,6 +129,9 @@ def teacher(name: str, out: Path | None, overwrite: bool, verify: bool, trust_re
     summary = {"teacher": loaded.display_name, "location": str(loaded.path),
                "parameters": counts.as_dict()}
     if out is not None:
+        from edgedistill.output_guard import refuse_output_over_inputs
+
+        refuse_output_over_inputs(out, [name, loaded.path], option="--out")  # loaded.path: e5-small's cache
         summary["exported_to"] = str(export_teacher(name, out, overwrite=overwrite))
     if verify:
         summary["reference_check"] = _verify_against_reference(loaded)

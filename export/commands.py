@@ -73,7 +73,9 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
       edgedistill export runs/student --out bundles/student --target android
     """
     from edgedistill.export.pipeline import ExportOptions, export_bundle, manifest_summary
+    from edgedistill.output_guard import refuse_output_over_inputs
 
+    refuse_output_over_inputs(out, [model], option="--out")
     if out.exists() and not overwrite:
         raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
     options = ExportOptions(task=task, max_length=max_length, target=target, variants=list(variants),
@@ -151,8 +153,11 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
     from edgedistill.export.pipeline import dev_data, quantize_bundle
     from edgedistill.export.quantize import SCHEMES, auto_preset
+    from edgedistill.output_guard import refuse_output_over_inputs
     from edgedistill.runtime.bundle import load_manifest
 
+    for output, option in ((out, "--out"), (report, "--report")):
+        refuse_output_over_inputs(output, [bundle, dev_file, train_file], option=option)
     if out.exists() and not overwrite:
         raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
     with _bundle_errors_as_click():

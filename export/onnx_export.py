@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -150,6 +151,16 @@ def export_onnx(model, tokenizer, out_path: str | Path, *, task: str | None = No
 
 
 def _export_graph(model, task, inputs, out_path, opset, backend, arch, example) -> tuple[str, list[str]]:
+    import torch
+
+    # Tracing warns about every Python branch on a tensor value ("Converting a tensor to a Python
+    # boolean..."); the exported graph is checked against PyTorch on real sentences afterwards anyway.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return _traced_graph(model, task, inputs, out_path, opset, backend, arch, example)
+
+
+def _traced_graph(model, task, inputs, out_path, opset, backend, arch, example) -> tuple[str, list[str]]:
     notes = []
     if backend == "optimum" and not arch.optimum:
         raise ExportError(f"optimum-onnx has no exporter for model type {arch.model_type!r}; "

@@ -45,6 +45,9 @@ def baseline(config_file: Path | None, output_dir: str | None, overwrite: bool, 
         raise click.UsageError("say where the model goes: --out (or output_dir in --config)")
     spec = _data_spec(data, str(config_file) if config_file else "the options")
     from edgedistill.baselines.train import train_baseline
+    from edgedistill.output_guard import data_paths, refuse_output_over_inputs
+
+    refuse_output_over_inputs(output_dir, [config_file, *data_paths(spec)], option="--out")
 
     results = train_baseline(spec, output_dir, overwrite=overwrite)
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json

@@ -50,6 +50,12 @@ def _text_options(function):
     return function
 
 
+def _refuse_out_over_inputs(out: Path, source: str, *paths) -> None:
+    from edgedistill.output_guard import refuse_output_over_inputs
+
+    refuse_output_over_inputs(out, [source, *paths], option="OUT")
+
+
 def _effective_config(config_class, config_file: Path | None, cleared: tuple[str, ...] = (), **options):
     """Defaults, then the config file, then the options given on the command line (None: not given)."""
     values = config_class.load(config_file).to_dict() if config_file else {}
@@ -104,6 +110,7 @@ def trim_vocab(source, out, config_file, print_config, head, overwrite, as_json,
     from edgedistill.compress.text import read_text_file
     from edgedistill.compress.vocab import VocabTrimConfig, VocabularyTrimmer
 
+    _refuse_out_over_inputs(out, source, config_file, *text_files, *eval_files)
     # --coverage alone replaces the default target size rather than adding to it.
     cleared = ("target_size",) if coverage is not None and target_size is None else ()
     config = _effective_config(VocabTrimConfig, config_file, cleared, target_size=target_size,
@@ -173,6 +180,7 @@ def prune(source, out, config_file, print_config, head, overwrite, as_json, lang
     """
     from edgedistill.compress.pruning import PruneConfig, StructuredPruner
 
+    _refuse_out_over_inputs(out, source, config_file, *text_files)
     config = _effective_config(PruneConfig, config_file, heads_per_layer=_heads_option(heads),
                                ffn_size=ffn_size, objective=objective, batches=batches,
                                batch_size=batch_size, max_length=max_length, seed=seed)
@@ -210,6 +218,7 @@ def reduce_hidden(source, out, config_file, print_config, head, overwrite, as_js
     """
     from edgedistill.compress.hidden import HiddenReduceConfig, HiddenSizeReducer
 
+    _refuse_out_over_inputs(out, source, config_file)
     config = _effective_config(HiddenReduceConfig, config_file, hidden_size=hidden_size, method=method)
     if print_config:
         click.echo(config.to_toml(), nl=False)

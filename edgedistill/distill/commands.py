@@ -70,6 +70,11 @@ def distill(recipe: str | None, teacher: str | None, out: Path | None, settings:
         click.echo(config.to_toml(), nl=False)
         return
     from edgedistill.distill.run import distill as run_distill
+    from edgedistill.output_guard import data_paths, refuse_output_over_inputs
+
+    raw_file = config.data.raw.file if config.data.raw else None
+    inputs = [recipe, config.teacher.model, config.student.path, raw_file, *data_paths(config.data.task)]
+    refuse_output_over_inputs(config.output_dir, inputs, option="the output directory")
 
     # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
     outcome = run_distill(config, overwrite=overwrite, progress=not (quiet or as_json))

@@ -204,6 +204,11 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
     if not merged.get("output_dir"):
         raise click.UsageError("say where the model goes: --out (or output_dir in --config)")
     config = FinetuneConfig.from_dict(merged, where=str(config_file) if config_file else "the config")
+    from edgedistill.output_guard import data_paths, refuse_output_over_inputs
+
+    inputs = [config.model, config_file, *data_paths(config.data)]
+    refuse_output_over_inputs(config.output_dir, inputs, option="--out")
+    refuse_output_over_inputs(save_config, inputs, option="--save-config")
     if save_config:
         click.echo(f"wrote {config.save(save_config)}")
         return
@@ -256,6 +261,12 @@ def evaluate(model_dir: Path, split: str, batch_size: int, max_length: int | Non
     """
     kind = values.get("kind")
     spec = _data_spec(values, required=False)
+    from edgedistill.output_guard import data_paths, refuse_output_over_inputs
+
+    # --out may sit inside MODEL_DIR (its default does), but may not replace a file the model needs
+    model_files = [p for p in (model_dir.iterdir() if model_dir.is_dir() else ())
+                   if not p.name.startswith("eval-")]
+    refuse_output_over_inputs(out, [*data_paths(spec), *model_files], option="--out")
     if threads:
         import torch
 
