@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import AliasedOption
+
 
 @click.command()
 @click.argument("variants", nargs=-1, required=True)
-@click.option("--seq", "seq_len", type=click.IntRange(min=4), default=128, show_default=True,
-              help="Sequence length in tokens (special tokens included).")
-@click.option("--batch", "batch_size", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--max-length", "seq_len", cls=AliasedOption, aliases=["--seq"], type=click.IntRange(min=4),
+              default=128, show_default=True,
+              help="Sequence length in tokens (special tokens included): every input is this long.")
+@click.option("--batch-size", "batch_size", cls=AliasedOption, aliases=["--batch"],
+              type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Intra-op threads for PyTorch and ONNX Runtime alike.")
 @click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
@@ -24,9 +29,11 @@ import click
               help="Accept only ONNX bundles, so it runs on the base install (e.g. a Pi).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default="bench-out",
               show_default=True, help="Folder for bench.json, bench.md and bench.png.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print bench.json (every measurement) instead of bench.md.")
 def bench(variants: tuple[str, ...], seq_len: int, batch_size: int, threads: int, rounds: int,
           warmup: int, iterations: int, reference: str | None, runtime_only: bool,
-          out: Path) -> None:
+          out: Path, as_json: bool) -> None:
     """Measure VARIANTS side by side: latency p50/p90/p99, throughput, cold start, peak RSS,
     size, parameters and FLOPs, and their ratios against a reference variant.
 
@@ -58,13 +65,16 @@ def bench(variants: tuple[str, ...], seq_len: int, batch_size: int, threads: int
         raise click.ClickException(str(exc)) from None
     command = _canonical_command(variants, config, runtime_only, out)
     written = write_report(result, out, command=command, machine=environment_report())
-    click.echo((out / "bench.md").read_text())
+    if as_json:
+        click.echo(json.dumps(json.loads((out / "bench.json").read_text()), indent=2))
+    else:
+        click.echo((out / "bench.md").read_text())
     click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
 
 
 def _canonical_command(variants, config, runtime_only: bool, out: Path) -> str:
     """The full command, every setting spelled out, to head the report."""
-    parts = ["edgedistill", "bench", *variants, "--seq", config.seq_len, "--batch",
+    parts = ["edgedistill", "bench", *variants, "--max-length", config.seq_len, "--batch-size",
              config.batch_size, "--threads", config.threads, "--rounds", config.rounds,
              "--warmup", config.warmup, "--iterations", config.iterations]
     if config.reference:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import EXTRA_OF_MODULE, missing_module_message
 from edgedistill.errors import EdgedistillError
 
 MAIN_HELP = """\
@@ -32,16 +33,6 @@ Every command has its own --help.
 """
 
 
-# Which extra brings each heavy module, to answer a missing import with what to install.
-EXTRA_OF_MODULE = {
-    **dict.fromkeys(("torch", "transformers", "accelerate", "datasets", "safetensors",
-                     "sentencepiece", "seqeval"), "distill"),
-    **dict.fromkeys(("optimum", "onnx", "onnxscript", "neural_compressor",
-                     "onnxruntime_extensions"), "export"),
-    **dict.fromkeys(("sklearn", "sklearn_crfsuite", "pycrfsuite", "joblib"), "baselines"),
-}
-
-
 class _Group(click.Group):
     """Turns the project's own errors into one line on stderr and exit code 1."""
 
@@ -58,10 +49,7 @@ class _Group(click.Group):
             top = (exc.name or "").split(".")[0]
             if top not in EXTRA_OF_MODULE:
                 raise
-            extra = EXTRA_OF_MODULE[top]
-            raise click.ClickException(
-                f"this command needs the [{extra}] extra, and {top} is not installed: "
-                f"pip install 'edgedistill[{extra}]'") from None
+            raise click.ClickException(missing_module_message(top)) from None
 
 
 def _quiet_dependencies() -> None:
@@ -121,8 +109,7 @@ def teacher(name: str, out: Path | None, overwrite: bool, verify: bool, trust_re
         raise click.BadParameter("--verify needs a built-in teacher with a reference engine "
                                  "(e5-small)", param_hint="--verify")
     if out is not None and out.exists() and not overwrite:
-        raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it",
-                                 param_hint="--out")
+        raise click.ClickException(f"--out {out} already exists; pass --overwrite to replace it")
     click.echo(f"loading teacher {name} ...", err=True)
     loaded = load_teacher(name, trust_remote_code=trust_remote_code)
     counts = count_parameters(loaded.model)

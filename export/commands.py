@@ -12,6 +12,8 @@ from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import AliasedOption, require_modules
+
 PRESET_CHOICES = ("auto", "arm64", "avx2", "avx512", "avx512_vnni")
 
 
@@ -44,7 +46,7 @@ def _bundle_errors_as_click():
               help="Extra files: ORT format (ONNX Runtime Mobile), the string-input model as ONNX or "
                    "ORT format, TorchScript (for libtorch). Repeatable.")
 @click.option("--max-length", type=click.IntRange(min=2), help="Default: the fine-tuning length, else 128.")
-@click.option("--prefix", "input_prefix",
+@click.option("--text-prefix", "input_prefix", cls=AliasedOption, aliases=["--prefix"],
               help='Text put before every input (default: the fine-tuning prefix, e.g. e5\'s "query: ").')
 @click.option("--optimize", is_flag=True,
               help="Apply ONNX Runtime's transformer fusions (attention, skip-LayerNorm, GELU) offline.")
@@ -76,8 +78,7 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
     from edgedistill.output_guard import refuse_output_over_inputs
 
     refuse_output_over_inputs(out, [model], option="--out")
-    if out.exists() and not overwrite:
-        raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
+    _refuse_existing(out, overwrite)
     options = ExportOptions(task=task, max_length=max_length, target=target, variants=list(variants),
                             optimize=optimize, opset=opset, backend=backend, input_prefix=input_prefix,
                             external_data=True if external_data else None, pooling=pooling,
@@ -124,7 +125,8 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.option("--data", "dataset", help="Dev data: a built-in collection (afrisenti, sib200, masakhaner) or "
                                         "a file format (tsv, csv, jsonl, conll). Default: what the bundle "
                                         "was fine-tuned on.")
-@click.option("--language", help="Language folder of a built-in collection, e.g. hau.")
+@click.option("--lang", "language", cls=AliasedOption, aliases=["--language"],
+              help="Language folder of a built-in collection, e.g. hau.")
 @click.option("--dev", "dev_file", type=click.Path(exists=True, dir_okay=False),
               help="Dev file (for a file format, or to override a built-in split).")
 @click.option("--train", "train_file", type=click.Path(exists=True, dir_okay=False),
@@ -136,8 +138,11 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the gate report (every scheme tried) as JSON here.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the INT8 bundle's manifest (without hashes, the gate's report inside) as JSON.")
 def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_escalate, max_drop, dataset,
-             language, dev_file, train_file, text_column, label_column, dev_limit, report, overwrite) -> None:
+             language, dev_file, train_file, text_column, label_column, dev_limit, report, overwrite,
+             as_json) -> None:
     """Quantize an FP32 BUNDLE to INT8 behind the accuracy gate.
 
     The FP32 and INT8 models are scored on dev data with the task metric (macro-F1 for sentence
@@ -151,17 +156,17 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     """
     from edgedistill.export.gate import AccuracyGateFailed, escalation_ladder
     from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
-    from edgedistill.export.pipeline import dev_data, quantize_bundle
+    from edgedistill.export.pipeline import dev_data, manifest_summary, quantize_bundle
     from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.output_guard import refuse_output_over_inputs
     from edgedistill.runtime.bundle import load_manifest
 
     for output, option in ((out, "--out"), (report, "--report")):
         refuse_output_over_inputs(output, [bundle, dev_file, train_file], option=option)
-    if out.exists() and not overwrite:
-        raise click.BadParameter(f"{out} already exists; pass --overwrite to replace it", param_hint="--out")
+    _refuse_existing(out, overwrite)
     with _bundle_errors_as_click():
         manifest = load_manifest(bundle)
+    require_modules(_quantize_modules(kind, manifest), "edgedistill quantize")
     spec = _data_spec(manifest, dataset, language, dev_file, train_file, text_column, label_column)
     data = dev_data(spec, manifest.task, manifest.labels or None, limit=dev_limit)
     first = SCHEMES[kind](preset=auto_preset() if preset == "auto" else preset, per_channel=per_channel,
@@ -170,15 +175,33 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     _echo_err(f"dev data {data.name}: {len(data.texts)} examples; metric {data.metric}")
     try:
         with _bundle_errors_as_click():
-            _, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop, overwrite=overwrite,
-                                      log=_echo_err)
+            written, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop,
+                                            overwrite=overwrite, log=_echo_err)
     except AccuracyGateFailed as exc:
         _write_report(report, exc.report)
         _echo_err(exc.report.summary())
         raise
     _write_report(report, gate)
+    if as_json:
+        click.echo(json.dumps(manifest_summary(written), indent=2, ensure_ascii=False))
+        return
     click.echo(gate.summary())
     click.echo(f"wrote {out}")
+
+
+def _refuse_existing(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise click.ClickException(f"--out {out} already exists; pass --overwrite to replace it")
+
+
+def _quantize_modules(kind: str, manifest) -> list[str]:
+    """What quantizing this bundle imports beyond the device install, checked before any work."""
+    modules = ["onnx"]
+    if any(key.startswith("string_input") for key in manifest.variants):
+        modules.append("onnxruntime_extensions")  # the string-input variants are rebuilt
+    if kind == "neural-compressor":
+        modules += ["neural_compressor", "torch"]
+    return modules
 
 
 def _data_spec(manifest, dataset, language, dev_file, train_file, text_column, label_column) -> dict:

@@ -104,9 +104,10 @@ def test_cli_writes_json_markdown_and_plot(models, tmp_path):
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["bench", f"a={models / 'bundle-a'}", str(models / "bundle-b"),
                                        "--rounds", "1", "--iterations", "2", "--warmup", "0",
-                                       "--seq", "16", "--runtime-only", "--out", str(out)])
+                                       "--max-length", "16", "--runtime-only", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads((out / "bench.json").read_text())
+    assert json.loads(result.stdout) == report  # --json prints what bench.json holds
     assert report["command"].startswith("edgedistill bench")
     assert set(report["summary"]) == {"a", "bundle-b"}
     assert "cpu_flags" in report["machine"]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import AliasedOption
+
 DATA_HELP = """\b
 DATA is a built-in collection read from ../shared/data (or $EDGEDISTILL_DATA), with --lang:
   afrisenti   AfriSenti tweet sentiment         hau ibo kin swa yor
@@ -177,10 +179,10 @@ TRAINING_KEYS = (
 @click.option("--save-config", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the resolved config (TOML or JSON by suffix) and exit without training.")
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--quiet", cls=AliasedOption, aliases=["--no-progress"], is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full results as JSON (and nothing else on stdout, so no progress either).")
-def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool, no_progress: bool,
+def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool, quiet: bool,
              as_json: bool, **values) -> None:
     """Fine-tune a model on a task with the Hugging Face Trainer and score it on dev and test.
 
@@ -215,7 +217,7 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
     from edgedistill.tasks.finetune import finetune as run_finetune
 
     # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
-    results = run_finetune(config, overwrite=overwrite, progress=not (no_progress or as_json))
+    results = run_finetune(config, overwrite=overwrite, progress=not (quiet or as_json))
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else _format_results(results))
 
 
@@ -246,11 +248,11 @@ def _format_results(results: dict) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Results JSON [default: MODEL_DIR/eval-<task>-<split>.json].")
 @click.option("--threads", type=int, help="torch CPU threads.")
-@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--quiet", cls=AliasedOption, aliases=["--no-progress"], is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the full results as JSON (and nothing else on stdout, so no progress either).")
 def evaluate(model_dir: Path, split: str, batch_size: int, max_length: int | None, max_examples: int | None,
-             seed: int, out: Path | None, threads: int | None, no_progress: bool, as_json: bool,
+             seed: int, out: Path | None, threads: int | None, quiet: bool, as_json: bool,
              **values) -> None:
     """Score MODEL_DIR on one split of a task and write the results as JSON next to it.
 
@@ -275,7 +277,7 @@ def evaluate(model_dir: Path, split: str, batch_size: int, max_length: int | Non
 
     result = run_evaluate(model_dir, spec, split=split, kind=kind, batch_size=batch_size,
                           max_length=max_length, max_examples=max_examples, seed=seed, out=out,
-                          progress=not no_progress)
+                          progress=not quiet)
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else _format_evaluation(result))
 
 
