@@ -79,9 +79,12 @@ def test_quantize_passes_the_gate_and_rebuilds_variants(android_bundle, tmp_path
 
     out, report = tmp_path / "hau-int8", tmp_path / "gate.json"
     result = CliRunner().invoke(main, ["quantize", str(android_bundle), "--out", str(out), "--preset", "avx2",
-                                       "--dev-limit", "120", "--report", str(report)])
+                                       "--dev-limit", "120", "--report", str(report), "--json"])
     assert result.exit_code == 0, result.output
     manifest = load_manifest(out)
+    summary = json.loads(result.stdout)  # --json: the manifest without hashes, the gate's report inside
+    assert summary["quantization"] == manifest.quantization and "files" not in summary
+    assert summary["metrics"]["gate"]["chosen"] is not None
     assert manifest.quantization["kind"] == "dynamic" and manifest.quantization["preset"] == "avx2"
     assert manifest.quantization["reduce_range"] is True
     dev = manifest.metrics["dev"]
