@@ -46,7 +46,8 @@ def bundle_directory(dest: str | Path, *, overwrite: bool = False) -> Iterator[P
     """A temporary directory that becomes the bundle ``dest`` when the block ends without error."""
     dest = Path(dest)
     if dest.exists() and not overwrite:
-        raise ExportError(f"{dest} already exists; pass overwrite to replace it")
+        raise ExportError(f"{dest} already exists (another run may have just written it); pass --overwrite "
+                          f"(overwrite=True in Python) to replace it")
     with atomic_directory(dest, overwrite=overwrite) as tmp:
         yield tmp
 

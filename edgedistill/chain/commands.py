@@ -8,18 +8,28 @@ from pathlib import Path
 import click
 
 from edgedistill.distill.commands import SET_HELP
+from edgedistill.tasks.commands import DATA_HELP, data_options
+
+RUN_DATA_HELP = DATA_HELP + """
+With --data, your data replaces the recipe's task ([data.task], and the data of its finetune steps);
+--lang is then the language of your text (optional). Vocabulary trimming and pruning count the raw
+text of that language where the data folder has some, and your training text otherwise.
+"""
 
 
-@click.command("run")
+@click.command("run", epilog=RUN_DATA_HELP)
 @click.argument("recipe")
-@click.option("--lang", help="Language of the recipe's data, raw text and vocabulary trimming (hau, yor...).")
+@data_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the stages (default runs/chain/<recipe>-<language>).")
 @click.option("--teacher", help="Teacher: e5-small, a model directory or a hub id (sets teacher.model).")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--dry-run", is_flag=True,
+              help="Check every input, print every stage with its settings and inputs, and stop: nothing "
+                   "is trained or written.")
 @click.option("--quiet", is_flag=True, help="No progress bars (the line per stage stays).")
-def run(recipe: str, lang: str | None, out: Path | None, teacher: str | None, settings: tuple[str, ...],
-        quiet: bool) -> None:
+def run(recipe: str, out: Path | None, teacher: str | None, settings: tuple[str, ...], dry_run: bool,
+        quiet: bool, **values) -> None:
     """Run RECIPE end to end: teacher, distillation, compression, export, INT8, benchmark, report.
 
     \b
@@ -40,11 +50,20 @@ def run(recipe: str, lang: str | None, out: Path | None, teacher: str | None, se
       edgedistill run demo
       edgedistill run comet --teacher runs/teachers/afrisenti-hau --lang hau --out runs/chain/comet-hau
       edgedistill run demo --lang yor --set training.epochs=2
+      edgedistill run demo --data csv --train train.csv --dev dev.csv --test test.csv --lang tgl --dry-run
     """
+    from edgedistill.chain.run import dry_run as describe_run
     from edgedistill.chain.run import resolve_recipe, run_chain
 
+    lang = values.pop("language")
+    data = {key: value for key, value in values.items() if value is not None}
+    if data and "dataset" not in data:
+        raise click.UsageError("--data is required when any other data option is given")
     started = time.time()
-    config = resolve_recipe(recipe, lang=lang, teacher=teacher, settings=settings)
+    config = resolve_recipe(recipe, lang=lang, teacher=teacher, settings=settings, data=data or None)
+    if dry_run:
+        click.echo("\n".join(describe_run(config, out)))
+        return
     result = run_chain(config, out, progress=not quiet, log=lambda line: click.echo(line, err=True))
     minutes = (time.time() - started) / 60
     click.echo(f"report  {result.report}")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from edgedistill.chain.plan import ChainOptions, apply_language, build_stages
-from edgedistill.chain.stages import Log, StageRecord, run_stages
+from edgedistill.chain.plan import ChainOptions, apply_language, build_stages, with_task_data
+from edgedistill.chain.stages import Log, StageRecord, describe, run_stages
 from edgedistill.distill.config import DistillConfig
 
 DEFAULT_RUNS = Path("runs/chain")
@@ -27,16 +28,23 @@ class ChainResult:
 
 
 def resolve_recipe(recipe: str, *, lang: str | None = None, teacher: str | None = None,
-                   settings: list[str] | tuple[str, ...] = ()) -> DistillConfig:
-    """The recipe, then each --set KEY=VALUE, then --teacher, then --lang."""
+                   settings: list[str] | tuple[str, ...] = (), data: dict[str, Any] | None = None
+                   ) -> DistillConfig:
+    """The recipe, then each --set KEY=VALUE, then --teacher, then the user's --data, then --lang.
+
+    ``data`` holds DataSpec keys (``{"dataset": "csv", "train": ..., "text_column": ...}``): the
+    user's own task in place of the recipe's.
+    """
     from edgedistill.distill.recipes import apply_overrides, load_recipe
 
     config = load_recipe(recipe, list(settings) or None)
     if teacher:
         config = apply_overrides(config, {"teacher.model": teacher})
-    if lang:
-        config = DistillConfig.from_dict(apply_language(config.to_dict(), lang),
-                                         source=f"{recipe} with --lang {lang}")
+    if data or lang:
+        values = with_task_data(config.to_dict(), data, lang) if data else config.to_dict()
+        values = apply_language(values, lang) if lang else values
+        given = " ".join(part for part in (data and "--data", lang and f"--lang {lang}") if part)
+        config = DistillConfig.from_dict(values, source=f"{recipe} with {given}")
     return config
 
 
@@ -53,3 +61,11 @@ def run_chain(config: DistillConfig, out: Path | None = None, *, progress: bool 
     stages = build_stages(config, ChainOptions(out=out, progress=progress))
     log(f"edgedistill run {config.name}: {len(stages)} stages in {out}")
     return ChainResult(out, run_stages(stages, out, log))
+
+
+def dry_run(config: DistillConfig, out: Path | None = None) -> list[str]:
+    """What ``run_chain`` would do, stage by stage, after checking every input; nothing is written."""
+    out = Path(out) if out else default_out(config)
+    stages = build_stages(config, ChainOptions(out=out, progress=False))
+    return [f"edgedistill run {config.name}: {len(stages)} stages in {out} (dry run: nothing is trained "
+            f"or written)", *describe(stages, out)]

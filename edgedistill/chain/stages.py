@@ -38,6 +38,7 @@ class Stage:
     title: str
     settings: dict[str, Any]
     execute: Callable[[Path, dict[str, StageRecord]], dict[str, Any]]
+    note: str = ""  # why the stage runs as it does (shown, not part of the fingerprint)
 
 
 @dataclass
@@ -101,7 +102,8 @@ def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, St
                                  saved.get("seconds", 0.0), reused=True)
             log(f"{label} ... reused ({folder}, made in {_duration(record.seconds)})")
         else:
-            log(f"{label} ... running" + (" (its inputs changed)" if saved else ""))
+            log(f"{label} ... running" + (" (its inputs changed)" if saved else "")
+                + (f"; {stage.note}" if stage.note else ""))
             record = _run(stage, stamp, folder, out, done)
             log(f"{label} ... done in {_duration(record.seconds)} -> {folder}")
         done[stage.name] = record
@@ -109,6 +111,40 @@ def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, St
     # (checkpoints of an interrupted stage whose inputs then changed), and can be large.
     shutil.rmtree(out / WORK_FOLDER, ignore_errors=True)
     return done
+
+
+def describe(stages: list[Stage], out: Path) -> list[str]:
+    """Every stage with what would happen to it, why, the earlier stages it reads and its settings."""
+    lines, names = [], [stage.name for stage in stages]
+    for index, (stage, stamp) in enumerate(_stamped(stages), start=1):
+        saved = read_record(out / stage.name)
+        status = ("would be reused" if saved and saved.get("fingerprint") == stamp else
+                  "would run again (its inputs changed)" if saved else "would run")
+        lines.append(f"[{index}/{len(stages)}] {stage.name}: {stage.title} ({status})")
+        if stage.note:
+            lines.append(f"      why: {stage.note}")
+        inputs = [name for name in names[: index - 1] if _mentions(stage.settings, name)]
+        lines.append(f"      inputs: {', '.join(inputs) or 'none from earlier stages'}")
+        lines += [f"      {key} = {json.dumps(value, ensure_ascii=False)}"
+                  for key, value in _flat(stage.settings) if value is not None]  # None: the default
+    return lines
+
+
+def _mentions(value: Any, name: str) -> bool:
+    if isinstance(value, dict):
+        return any(_mentions(v, name) for v in value.values())
+    if isinstance(value, list):
+        return any(_mentions(v, name) for v in value)
+    return value == name
+
+
+def _flat(settings: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Nested settings as dotted keys, e.g. finetune.data.train."""
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            yield from _flat(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 def _run(stage: Stage, stamp: str, folder: Path, out: Path, done: dict[str, StageRecord]) -> StageRecord:

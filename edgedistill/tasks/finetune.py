@@ -27,6 +27,7 @@ from edgedistill.errors import EdgedistillError
 from edgedistill.seen_rows import seen_rows_only
 from edgedistill.tasks.config import FinetuneConfig
 from edgedistill.tasks.encoding import encode_text_examples, encode_token_examples
+from edgedistill.tasks.identity import data_identity
 from edgedistill.tasks.metrics import majority_baseline
 from edgedistill.tasks.scoring import collator_for, score_split
 from edgedistill.tasks.task import (
@@ -325,7 +326,8 @@ def _write_model(output_dir: Path, model, teacher, task: Task, config: FinetuneC
                   "display_name": f"{teacher.display_name}, fine-tuned on {task.name}",
                   "fine_tuned_from": config.model, "task": task.name}
     task_info = {"format_version": 1, **_task_summary(task, prefix, config.max_length),
-                 "data": asdict(config.data), "base_model": config.model,
+                 "data": asdict(config.data), "data_identity": data_identity(config.data),
+ "base_model": config.model,
                  "base_model_display_name": teacher.display_name}
     with atomic_directory(output_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
