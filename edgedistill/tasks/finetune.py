@@ -327,7 +327,7 @@ def _write_model(output_dir: Path, model, teacher, task: Task, config: FinetuneC
                   "fine_tuned_from": config.model, "task": task.name}
     task_info = {"format_version": 1, **_task_summary(task, prefix, config.max_length),
                  "data": asdict(config.data), "data_identity": data_identity(config.data),
- "base_model": config.model,
+                 "base_model": config.model,
                  "base_model_display_name": teacher.display_name}
     with atomic_directory(output_dir, overwrite=overwrite) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
