@@ -149,7 +149,7 @@ def test_a_crash_while_writing_leaves_no_bundle(model_dir, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("args,message", [
     (["export", "no/such/model", "--out", "{tmp}/b"], "does not exist"),
-    (["quantize", "{tmp}", "--out", "{tmp}/q"], "edgedistill.json"),
+    (["quantize", "{model}", "--out", "{tmp}/q"], "edgedistill.json"),  # a model directory, not a bundle
     (["export", "{model}", "--out", "{tmp}/b", "--backend", "optimum", "--variant", "nothing"], "nothing"),
 ])
 def test_bad_input_is_one_line_without_a_traceback(model_dir, tmp_path, args, message):
