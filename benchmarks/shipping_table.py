@@ -46,7 +46,8 @@ from edgedistill.benchmarks.results_table import (
     run_rows,
     settings_key,
 )
-from edgedistill.benchmarks.teacher_baselines import COMMON, PER_DATASET, Cell, load_results
+from edgedistill.benchmarks.teacher_baselines import CELLS as TEACHER_CELLS
+from edgedistill.benchmarks.teacher_baselines import Cell, load_results
 from edgedistill.data import RAW_TEXT_ALIASES
 from edgedistill.teachers import cache_root
 
@@ -82,6 +83,11 @@ def train_size(cell: Cell) -> int:
     return len(task.splits["train"].examples)
 
 
+def teacher_cell(cell: Cell) -> Cell:
+    """The teacher's cell of benchmarks/teacher_baselines.py: its fine-tuning settings."""
+    return next(c for c in TEACHER_CELLS if c.name == cell.name)
+
+
 @functools.cache
 def raw_transfer_size(language: str) -> int:
     """Raw sentences "default-raw" adds (before the few equal to a dev or test text are dropped)."""
@@ -110,7 +116,7 @@ def student_config(student: str, cell: Cell, teachers: Path | None):
         "data.max_train_examples=none", "data.max_eval_examples=none", "teacher.head=auto",
         "training.threads=1", f"training.epochs={epochs}", f'name="{student}-{cell.name}"']
     if teachers is None:
-        budget = {k: v for k, v in {**COMMON, **PER_DATASET[cell.dataset]}.items() if k != "model"}
+        budget = {k: v for k, v in teacher_cell(cell).settings.items() if k != "model"}
         settings += ['teacher.model="e5-small"', f"teacher.finetune={inline_table(budget)}"]
     else:
         settings.append(f'teacher.model="{teachers / cell.name}"')
