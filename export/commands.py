@@ -122,6 +122,10 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
                    "FP32, sensitive MatMuls in FP32, embeddings in FP32.")
 @click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Largest allowed drop of the dev metric (points, e.g. macro-F1 x 100).")
+@click.option("--strict-gate", is_flag=True,
+              help="Refuse any drop above --max-drop, even one within the noise of a small dev set "
+                   "(by default a scheme is refused only when a paired bootstrap puts its drop above "
+                   "--max-drop with 95% confidence).")
 @click.option("--data", "dataset", help="Dev data: a built-in collection (afrisenti, sib200, masakhaner) or "
                                         "a file format (tsv, csv, jsonl, conll). Default: what the bundle "
                                         "was fine-tuned on.")
@@ -140,9 +144,9 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the INT8 bundle's manifest (without hashes, the gate's report inside) as JSON.")
-def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_escalate, max_drop, dataset,
-             language, dev_file, train_file, text_column, label_column, dev_limit, report, overwrite,
-             as_json) -> None:
+def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_escalate, max_drop,
+             strict_gate, dataset, language, dev_file, train_file, text_column, label_column, dev_limit,
+             report, overwrite, as_json) -> None:
     """Quantize an FP32 BUNDLE to INT8 behind the accuracy gate.
 
     The FP32 and INT8 models are scored on dev data with the task metric (macro-F1 for sentence
@@ -176,7 +180,7 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     try:
         with _bundle_errors_as_click():
             written, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop,
-                                            overwrite=overwrite, log=_echo_err)
+                                            overwrite=overwrite, log=_echo_err, strict=strict_gate)
     except AccuracyGateFailed as exc:
         _write_report(report, exc.report)
         _echo_err(exc.report.summary())

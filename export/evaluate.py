@@ -42,17 +42,33 @@ def predict(path: str | Path, encode: Encoder, texts: Sequence[str], *, batch_si
 def classification_metric(encode: Encoder, texts: Sequence[str], gold: Sequence[str],
                           labels: Sequence[str], *, metric: str = "macro_f1",
                           batch_size: int = 32) -> MetricFn:
-    """Score = ``metric`` (macro_f1, accuracy or weighted_f1) x 100 of a sequence classifier."""
+    """Score = ``metric`` (macro_f1, accuracy or weighted_f1) x 100 of a sequence classifier.
+
+    The callback also has ``decisions(path)`` (the predicted label index of each dev example, computed
+    once per model) and ``score(decisions, indices)`` (the metric on a resample of the examples), with
+    which the gate tells a real drop from the noise of a small dev set.
+    """
     from edgedistill.tasks.metrics import classification_metrics
 
     texts, gold, labels = list(texts), list(gold), tuple(labels)
+    computed: dict[Path, np.ndarray] = {}
+
+    def decisions(path: Path) -> np.ndarray:
+        path = Path(path)
+        if path not in computed:
+            computed[path] = np.stack(predict(path, encode, texts, batch_size=batch_size)).argmax(axis=-1)
+        return computed[path]
+
+    def score(predicted: np.ndarray, indices: Sequence[int] | None = None) -> float:
+        chosen = range(len(gold)) if indices is None else indices
+        predicted_labels = [labels[predicted[i]] for i in chosen]
+        return 100.0 * classification_metrics([gold[i] for i in chosen], predicted_labels, labels)[metric]
 
     def evaluate(path: Path) -> float:
-        logits = np.stack(predict(path, encode, texts, batch_size=batch_size))
-        predicted = [labels[i] for i in logits.argmax(axis=-1)]
-        return 100.0 * classification_metrics(gold, predicted, labels)[metric]
+        return score(decisions(path))
 
     evaluate.metric_name = metric  # type: ignore[attr-defined]
+    evaluate.decisions, evaluate.score = decisions, score  # type: ignore[attr-defined]
     return evaluate
 
 

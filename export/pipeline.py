@@ -294,9 +294,10 @@ def dev_data(spec: dict, task: str, labels: list[str] | None = None, *, limit: i
 
 
 def quantize_bundle(bundle: str | Path, out: str | Path, ladder: list, data: DevData, *,
-                    max_drop: float = 1.0, overwrite: bool = False, log: Log | None = None
-                    ) -> tuple[Manifest, object]:
-    """INT8 bundle from an FP32 bundle: the first scheme of ``ladder`` that passes the gate."""
+                    max_drop: float = 1.0, overwrite: bool = False, log: Log | None = None,
+                    strict: bool = False) -> tuple[Manifest, object]:
+    """INT8 bundle from an FP32 bundle: the first scheme of ``ladder`` that passes the gate (``strict``:
+    whose dev drop is at most ``max_drop``, however small the dev set; see edgedistill.export.gate)."""
     from edgedistill.export.encoding import batches_of, file_encoder
     from edgedistill.export.gate import run_accuracy_gate
 
@@ -312,7 +313,7 @@ def quantize_bundle(bundle: str | Path, out: str | Path, ladder: list, data: Dev
     with tempfile.TemporaryDirectory(prefix="edgedistill-gate-") as workdir:
         model, report = run_accuracy_gate(fp32, ladder, evaluate, workdir,
                                           quantize=_quantizer(source, fp32, calibration), max_drop=max_drop,
-                                          metric_name=data.metric, log=log)
+                                          metric_name=data.metric, log=log, strict=strict)
         manifest = _write_quantized(bundle, source, Path(out), model, report, data, overwrite, log)
     return manifest, report
 
@@ -367,7 +368,8 @@ def _write_quantized(bundle: Path, source: Manifest, out: Path, model, report, d
         metrics = {**{k: v for k, v in source.metrics.items() if k != "torchscript_validation"}, **checks,
                    "dev": {"data": data.name, "sentences": len(data.texts), "metric": report.metric_name,
                            "fp32": round(report.fp32_metric, 4), "int8": round(chosen.metric, 4),
-                           "drop": round(chosen.drop, 4)},
+                           "drop": round(chosen.drop, 4), "drop_interval": chosen.drop_interval,
+                           "within_noise": chosen.within_noise},
                    "size_bytes": {"fp32": report.fp32_size_bytes, "int8": chosen.size_bytes},
                    "gate": report.as_dict()}
         manifest = replace(source, model_file="model.onnx", tokenizer_file="tokenizer.json",

@@ -3,6 +3,8 @@ in FP32, the sensitivity ranking, and the accuracy gate (which must reject a bro
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -200,6 +202,71 @@ def test_gate_moves_on_to_the_next_scheme(fp32, tmp_path):
     assert report.chosen == 1 and report.attempts[1].passed and not report.attempts[0].passed
     assert model.scheme["per_channel"] is True
     assert report.as_dict()["attempts"][0]["scheme"]["kind"] == "dynamic"
+
+
+def _decisions_metric(decisions_by_name: dict[str, list[int]], gold: list[int]):
+    """An accuracy callback with the resampling protocol of export.evaluate.classification_metric,
+    answering fixed decisions per model file name (fp32: the FP32 model)."""
+    def decisions(path):
+        return np.array(decisions_by_name.get(Path(path).parent.name, decisions_by_name["fp32"]))
+
+    def score(predicted, indices=None):
+        chosen = range(len(gold)) if indices is None else indices
+        return 100.0 * float(np.mean([predicted[i] == gold[i] for i in chosen]))
+
+    def evaluate(path):
+        return score(decisions(path))
+
+    evaluate.metric_name, evaluate.decisions, evaluate.score = "accuracy", decisions, score
+    return evaluate
+
+
+def _file_quantizer(fp32):
+    from edgedistill.export.quantize import QuantizedModel
+
+    def quantize(scheme, dest):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(fp32["path"].read_bytes())
+        return QuantizedModel(dest, [dest.name], scheme.to_dict(), [], dest.stat().st_size)
+
+    return quantize
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_gate_tells_a_real_drop_from_the_noise_of_a_small_dev_set(fp32, tmp_path, strict):
+    from edgedistill.export.gate import AccuracyGateFailed, run_accuracy_gate
+
+    gold = [i % 2 for i in range(20)]
+    one_flipped = [1 - g if i == 0 else g for i, g in enumerate(gold)]  # 95%: 5 points, one example
+    half_flipped = [1 - g if i % 2 else g for i, g in enumerate(gold)]  # 50%: a real loss
+    evaluate = _decisions_metric({"fp32": gold, "attempt-1": half_flipped, "attempt-2": one_flipped}, gold)
+    ladder = [DynamicScheme(), DynamicScheme(per_channel=True)]
+    if strict:
+        with pytest.raises(AccuracyGateFailed) as caught:
+            run_accuracy_gate(fp32["path"], ladder, evaluate, tmp_path, quantize=_file_quantizer(fp32),
+                              max_drop=1.0, strict=True)
+        report = caught.value.report
+        assert [a.passed for a in report.attempts] == [False, False]
+    else:
+        _, report = run_accuracy_gate(fp32["path"], ladder, evaluate, tmp_path,
+                                      quantize=_file_quantizer(fp32), max_drop=1.0)
+        assert report.chosen == 1 and report.attempts[1].within_noise
+        assert report.attempts[1].drop == pytest.approx(5.0) and report.attempts[1].drop_interval[0] <= 1.0
+        assert "PASS (within the noise of the dev set)" in report.summary()
+    assert report.dev_examples == 20
+    broken = report.attempts[0]
+    assert broken.drop == pytest.approx(50.0) and broken.drop_interval[0] > 1.0 and not broken.within_noise
+
+
+def test_classification_metric_scores_resamples_of_its_own_decisions(fp32):
+    from edgedistill.export.evaluate import classification_metric
+
+    gold = ["negative", "neutral", "positive"] * 10
+    labels = ["negative", "neutral", "positive"]
+    evaluate = classification_metric(fp32["encode"], fp32["texts"][:30], gold, labels, metric="accuracy")
+    decisions = evaluate.decisions(fp32["path"])
+    assert evaluate(fp32["path"]) == evaluate.score(decisions)
+    assert evaluate.score(decisions, [0, 0, 0]) == (100.0 if decisions[0] == 0 else 0.0)
 
 
 def test_gate_records_a_scheme_that_cannot_be_applied(fp32, tmp_path):
