@@ -31,7 +31,9 @@ def table(data_dir, tmp_path, monkeypatch):
                     for p, m in (("FP32", 0.73), ("INT8", 0.69))]
     write_record(st.RECORDS, "default", cell, st.record_key("default", cell), [teacher_row, *student_rows])
     cells = [cell, st.Cell("sib200", "hau")]
-    st.write_table(cells, ["default"], tmp_path / "runs", tmp_path / "teachers", out=tmp_path)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{st.README_START}\nold table\n{st.README_END}\n\nafter\n")
+    st.write_table(cells, ["default"], tmp_path / "runs", tmp_path / "teachers", out=tmp_path, readme=readme)
     summary = json.loads((tmp_path / "shipping_table.json").read_text())
     return (tmp_path / "shipping_table.md").read_text(), summary
 
@@ -55,3 +57,10 @@ def test_a_partial_table_names_what_is_missing_and_why(table):
     assert "teacher sib200-hau" in summary["missing"]
     assert "default-sib200-hau (waiting for its teacher)" in summary["missing"]
     assert "default-sib200-yor" not in " ".join(summary["missing"])
+
+
+def test_the_readme_table_is_regenerated_between_its_markers(table, tmp_path):
+    text = (tmp_path / "README.md").read_text()
+    assert "old table" not in text and text.startswith("# x\n") and text.endswith("after\n")
+    assert "| sib200-yor | 0.700 tfidf-logreg | 0.750 | 0.690 | behind by 1.0 | 20.0 | 5.0x |" in text
+    assert "| sib200-hau | 0.800 tfidf-logreg | - | - |  | - | - |" in text
