@@ -173,13 +173,23 @@ def _format_teacher_summary(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def _threads_within_bound(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    from edgedistill.runtime.predictor import THREADS_PER_CORE, max_threads
+
+    if value is not None and value > max_threads():
+        raise click.BadParameter(f"{value} threads are too many: at most {max_threads()} here "
+                                 f"({THREADS_PER_CORE} x the {os.cpu_count() or 1} CPU cores)")
+    return value
+
+
 @main.command()
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.argument("texts", nargs=-1)
-@click.option("--file", "input_file", type=click.File("r", encoding="utf-8", errors="replace"),
-              help="Read one text per line from this file ('-' for stdin); bytes that are not UTF-8 "
-                   "become U+FFFD.")
-@click.option("--threads", type=click.IntRange(min=1), help="ONNX Runtime intra-op threads.")
+@click.option("--file", "input_file", type=click.File("rb"),
+              help="Read one text per line from this file ('-' for stdin); lines end at \\n only (a \\r "
+                   "inside a line is text), bytes that are not UTF-8 become U+FFFD.")
+@click.option("--threads", type=click.IntRange(min=1), callback=_threads_within_bound,
+              help="ONNX Runtime intra-op threads, at most 4 x the CPU cores.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--no-verify", is_flag=True, help="Skip checking file hashes (faster start-up).")
 def predict(bundle: Path, texts: tuple[str, ...], input_file, threads: int | None,
@@ -187,37 +197,53 @@ def predict(bundle: Path, texts: tuple[str, ...], input_file, threads: int | Non
     """Run BUNDLE on TEXTS (or --file, or stdin) and write one JSON line per text.
 
     Classification bundles give the label, its probability and all class probabilities; tagging
-    bundles give entities with character offsets; embedding bundles give the vector. Needs only
-    the base install (onnxruntime, tokenizers, numpy).
+    bundles give entities with character offsets; embedding bundles give the vector. Memory does
+    not grow with the length of a line: classification and embedding read the first 64 characters
+    per token of the bundle's max_length, tagging reads long lines block by block. Needs only the
+    base install (onnxruntime, tokenizers, numpy).
     """
     from edgedistill.runtime import BundleError, Predictor
-    from edgedistill.runtime.predictor import clean_text
+    from edgedistill.runtime.lines import read_lines, text_lines, write_predictions
 
     if texts and input_file:
         raise click.UsageError("give texts as arguments or with --file, not both")
-    if not texts:
-        stream = input_file or click.get_text_stream("stdin", encoding="utf-8", errors="replace")
-        texts = tuple(line.rstrip("\n") for line in stream)
+    stream = None if texts else input_file or _stdin_bytes()
     try:
         predictor = Predictor(bundle, threads=threads, batch_size=batch_size,
                               verify=not no_verify)
     except BundleError as exc:
         raise click.ClickException(str(exc)) from None
-    for start in range(0, len(texts), 256):
-        chunk = list(texts[start : start + 256])
-        for text, result in zip(chunk, _predict_chunk(predictor, chunk), strict=True):
-            # The text as the model saw it: lone surrogates (from argv bytes that are not UTF-8) cannot
-            # be written to stdout.
-            click.echo(json.dumps({"text": clean_text(text), **result}, ensure_ascii=False))
+    lines = (text_lines(texts, predictor.read_chars) if stream is None
+             else read_lines(stream, predictor.read_chars))
+    try:
+        write_predictions(predictor, lines, _write_stdout)
+    except BundleError as exc:  # onnxruntime failed on a batch
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # only reading is left: _write_stdout turns the output's errors into a sentence
+        source = input_file.name if input_file else "standard input"
+        raise click.ClickException(f"cannot read the texts from {source} ({exc.strerror or exc})") from None
 
 
-def _predict_chunk(predictor, texts: list[str]) -> list[dict]:
-    task = predictor.manifest.task
-    if task == "sequence-classification":
-        return [r.to_dict() for r in predictor.classify(texts)]
-    if task == "token-classification":
-        return [{"entities": [e.to_dict() for e in found]} for found in predictor.tag(texts)]
-    return [{"embedding": [round(float(v), 6) for v in row]} for row in predictor.embed(texts)]
+def _stdin_bytes():
+    binary = getattr(sys.stdin, "buffer", None)  # sys.stdin is None when started with it closed
+    if binary is None:
+        raise click.ClickException("no texts given and standard input is closed: give texts as arguments, "
+                                   "with --file, or on standard input")
+    return binary
+
+
+def _write_stdout(text: str) -> None:
+    try:
+        click.echo(text, nl=False)
+    except OSError as exc:
+        import contextlib
+
+        # So that Python's own flush at exit does not fail again, with a traceback; a test runner's
+        # stream has no file descriptor to redirect.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise click.ClickException(f"cannot write the predictions to standard output "
+                                   f"({exc.strerror or exc})") from None
 
 
 # Each stage keeps its commands beside its code, in a module that imports only click and the

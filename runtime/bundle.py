@@ -22,6 +22,8 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "edgedistill.json"
 TASKS = ("sequence-classification", "token-classification", "embedding")
 POOLINGS = ("mean", "cls")
+FEEDS = ("input_ids", "attention_mask", "token_type_ids")  # the inputs the runtime can feed
+MAX_LENGTH = 8192  # tokens; the runtime reads 64 characters per token, so this bounds its memory
 
 
 class BundleError(ValueError):
@@ -74,23 +76,88 @@ class Manifest:
         return manifest
 
     def validate(self, where: str = "manifest") -> None:
+        """Each key's type, then its value, each failure one sentence naming the key."""
+        for name, (check, expected) in _SCHEMA.items():
+            value = getattr(self, name)
+            if not check(value):
+                raise BundleError(f"{where}: {name} must be {expected}, got {_shown(value)}")
         if self.task not in TASKS:
             raise BundleError(f"{where} has task {self.task!r}; expected one of {', '.join(TASKS)}")
         if self.task != "embedding" and not self.labels:
             raise BundleError(f"{where} is for {self.task} but lists no labels")
+        repeated = sorted({label for label in self.labels if self.labels.count(label) > 1})
+        if repeated:
+            raise BundleError(f"{where}: labels lists the same label twice ({repeated[0]!r}), so its "
+                              f"probabilities could not be told apart")
         if self.task == "embedding" and self.pooling not in POOLINGS:
             raise BundleError(f"{where} is an embedding model with pooling {self.pooling!r}; "
                               f"expected one of {', '.join(POOLINGS)}")
-        if not isinstance(self.max_length, int) or self.max_length < 2:
-            raise BundleError(f"{where} has max_length {self.max_length!r}; expected an integer >= 2")
-        if not isinstance(self.vocab_size, int) or self.vocab_size < 1:
+        if not 2 <= self.max_length <= MAX_LENGTH:
+            raise BundleError(f"{where} has max_length {_shown(self.max_length)}; expected an integer from 2 "
+                              f"to {MAX_LENGTH:,}")
+        if self.vocab_size < 1:
             raise BundleError(f"{where} has vocab_size {self.vocab_size!r}; expected a positive integer")
+        if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
+            raise BundleError(f"{where}: pad_token_id {_shown(self.pad_token_id)} is not a token id of the "
+                              f"model (expected 0 to vocab_size - 1 = {self.vocab_size - 1:,})")
+        unfed = [name for name in self.inputs if name not in FEEDS]
+        if "input_ids" not in self.inputs or unfed:
+            raise BundleError(f"{where}: inputs must name input_ids and otherwise only "
+                              f"{', '.join(FEEDS[1:])}, got {self.inputs}")
+        if not self.outputs:
+            raise BundleError(f"{where}: outputs is empty; it must name the model output to read "
+                              f"(e.g. \"logits\")")
         for name in self.referenced_files():
             if name not in self.files:
                 raise BundleError(f"{where} refers to {name} but gives no hash for it")
 
     def referenced_files(self) -> list[str]:
         return [self.model_file, self.tokenizer_file, *self.variants.values()]
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_string_map(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, str):
+        value = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {value!r}"
+    shown = json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+# Each manifest key: (check of its type, what it must be). Values are checked in Manifest.validate.
+_SCHEMA = {
+    "task": (lambda v: isinstance(v, str), "a string"),
+    "labels": (_is_strings, "a list of strings (the label names, in the model's output order)"),
+    "max_length": (_is_int, "an integer"),
+    "vocab_size": (_is_int, "an integer"),
+    "inputs": (_is_strings, "a list of strings"),
+    "outputs": (_is_strings, "a list of strings"),
+    "model_file": (lambda v: isinstance(v, str), "a string"),
+    "tokenizer_file": (lambda v: isinstance(v, str), "a string"),
+    "pad_token_id": (lambda v: v is None or _is_int(v), "an integer or null"),
+    "pooling": (lambda v: v is None or isinstance(v, str), "a string or null"),
+    "normalize_embeddings": (lambda v: isinstance(v, bool), "true or false"),
+    "input_prefix": (lambda v: isinstance(v, str), "a string"),
+    "quantization": (lambda v: v is None or isinstance(v, dict), "an object or null"),
+    "variants": (_is_string_map, 'an object mapping a variant to a file, e.g. {"ort": "model.ort"}'),
+    "architecture": (lambda v: isinstance(v, dict), "an object"),
+    "parameters": (lambda v: isinstance(v, dict), "an object"),
+    "source": (lambda v: isinstance(v, dict), "an object"),
+    "metrics": (lambda v: isinstance(v, dict), "an object"),
+    "packages": (lambda v: isinstance(v, dict), "an object"),
+    "files": (_is_string_map, "an object mapping a file to its SHA-256"),
+}
 
 
 def sha256_file(path: Path) -> str:

@@ -2,10 +2,16 @@
 
 Truncation policy, stated once:
 * ``classify`` and ``embed`` keep the first ``max_length`` tokens (special tokens included) and
-  drop the rest;
+  drop the rest. Only the first ``CHARS_PER_TOKEN * max_length`` characters of a text are
+  tokenized (8,192 at max_length 128): tokenizing a whole 50 MB line to keep 128 tokens would cost
+  gigabytes. Natural text needs 3-6 characters a token, so the cut changes nothing unless a text
+  packs fewer than max_length tokens into that many characters (long runs of spaces or of
+  characters the tokenizer drops);
 * ``tag`` never drops text: a long input is cut into overlapping windows of ``max_length`` tokens
   (``stride`` tokens of overlap) and every token takes its prediction from the window in which it
-  sits furthest from an edge.
+  sits furthest from an edge. A text over ``TAG_BLOCK_CHARS`` characters is tagged block by block
+  (blocks end at whitespace where one is near), so memory stays bounded; each block is windowed as a
+  text of its own, so tokens beside a block boundary see context from one side only.
 
 Inputs are grouped by length (length bucketing) so that a batch pads to similar lengths, and
 results come back in input order. Any text gives a prediction: empty strings, whitespace, control
@@ -14,11 +20,14 @@ characters, emoji and lone surrogates (replaced by U+FFFD before tokenization) i
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 import unicodedata
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import onnxruntime as ort
@@ -28,6 +37,29 @@ from edgedistill.runtime.bundle import BundleError, Manifest, load_manifest, res
 from edgedistill.runtime.onnx_external import MalformedModel, external_data_locations
 
 PAD_TOKENS = ("<pad>", "[PAD]")
+CHARS_PER_TOKEN = 64  # characters of a text read per token of max_length (classify, embed)
+TAG_BLOCK_CHARS = 1 << 16  # tag() reads longer texts in blocks of this many characters
+THREADS_PER_CORE = 4
+
+
+def max_threads() -> int:
+    """The most intra-op threads a Predictor takes: more than the cores only adds contention, and
+    ONNX Runtime would start every one of them (100,000 took 16 GB)."""
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_threads(threads: object) -> None:
+    """None (ONNX Runtime's default) or an integer from 1 to ``max_threads()``; else ValueError."""
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= max_threads():
+        raise ValueError(f"threads must be an integer from 1 to {max_threads()} ({THREADS_PER_CORE} x the "
+                         f"{os.cpu_count() or 1} CPU cores of this machine), got {_short(threads)}")
+
+
+def _short(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 @dataclass
@@ -72,13 +104,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Predictor:
     """A loaded, verified bundle, ready to classify, tag or embed text.
 
-    ``threads`` sets ONNX Runtime's intra-op thread count (None: its default); ``providers``
-    picks execution providers (default CPU). One Predictor may be shared between threads.
+    ``threads`` sets ONNX Runtime's intra-op thread count, from 1 to ``max_threads()`` (4 x the
+    CPU cores; None: ONNX Runtime's default); ``providers`` picks execution providers (default
+    CPU). One Predictor may be shared between threads. Loading runs the model once on a padded
+    two-text batch holding the largest token id, so a manifest that does not fit the model (label
+    count, output shape, vocab_size) is refused here, with one sentence, and not at the first text.
     """
 
     def __init__(self, bundle_dir: str | Path, *, threads: int | None = None,
                  providers: list[str] | None = None, batch_size: int = 16, stride: int = 32,
                  verify: bool = True):
+        check_threads(threads)
         self.bundle_dir = Path(bundle_dir)
         self.manifest: Manifest = load_manifest(self.bundle_dir, verify=verify)
         self.verify = verify
@@ -88,6 +124,14 @@ class Predictor:
         self.specials = self.tokenizer.num_special_tokens_to_add(False)
         self.stride = min(stride, max(0, (self.manifest.max_length - self.specials) // 2))
         self.session = self._load_session(threads, providers)
+        self._check_outputs()
+
+    @property
+    def read_chars(self) -> int:
+        """Characters of one text read at once: classify/embed ignore the rest, tag reads on."""
+        if self.manifest.task == "token-classification":
+            return max(TAG_BLOCK_CHARS, CHARS_PER_TOKEN * self.manifest.max_length)
+        return CHARS_PER_TOKEN * self.manifest.max_length
 
     # ---------------------------------------------------------------- loading
     def _load_tokenizer(self) -> Tokenizer:
@@ -126,9 +170,8 @@ class Predictor:
             session = ort.InferenceSession(str(path), options,
                                            providers=providers or ["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BundleError(f"bundle {self.bundle_dir}: onnxruntime cannot load "
-                              f"{self.manifest.model_file} ({first_line[:300]})") from None
+                              f"{self.manifest.model_file} ({_first_line(exc)})") from None
         graph_inputs = {i.name for i in session.get_inputs()}
         graph_outputs = [o.name for o in session.get_outputs()]
         missing = set(self.manifest.inputs) - graph_inputs
@@ -187,27 +230,56 @@ class Predictor:
         return [(k * step, self._finish(part)) for k, part in enumerate(parts)]
 
     # ---------------------------------------------------------------- running
+    def _feeds(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """The graph's inputs for token-id rows, padded to the longest with the pad id (masked)."""
+        width = max(len(values) for values in rows)
+        ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for row, values in enumerate(rows):
+            ids[row, : len(values)] = values
+            mask[row, : len(values)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        return {name: feeds[name] for name in self._graph_inputs}
+
+    def _run_rows(self, rows: list[list[int]]) -> np.ndarray:
+        try:
+            return self.session.run([self.manifest.outputs[0]], self._feeds(rows), _QUIET)[0]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"bundle {self.bundle_dir}: onnxruntime failed to run "
+                              f"{self.manifest.model_file} on {len(rows)} texts of up to "
+                              f"{max(map(len, rows))} tokens ({_first_line(exc)})") from None
+
     def _run(self, encodings: list[Encoding]) -> list[np.ndarray]:
         """Model outputs, one array per encoding (padding removed), in the given order."""
         results: list[np.ndarray | None] = [None] * len(encodings)
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), self.batch_size):
             chunk = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in chunk)
-            ids = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask,
-                     "token_type_ids": np.zeros_like(ids)}
-            output = self.session.run([self.manifest.outputs[0]],
-                                      {name: feeds[name] for name in self._graph_inputs})[0]
+            output = self._run_rows([encodings[i].ids for i in chunk])
             for row, i in enumerate(chunk):
                 n = len(encodings[i].ids)
                 results[i] = output[row] if output.ndim == 2 else output[row, :n]
         return results  # type: ignore[return-value]
+
+    def _check_outputs(self) -> None:
+        """Run the model once and hold its output against the manifest's task and labels."""
+        manifest, name = self.manifest, self.manifest.outputs[0]
+        top = manifest.vocab_size - 1
+        try:  # two rows of different length, so the pad id is fed too
+            output = self.session.run([name], self._feeds([[top], [top, top]]), _QUIET)[0]
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise BundleError(f"bundle {self.bundle_dir}: onnxruntime cannot run {manifest.model_file} on "
+                              f"token id {top}, the largest the manifest's vocab_size "
+                              f"({manifest.vocab_size}) allows ({_first_line(exc)})") from None
+        if output.ndim not in _OUTPUT_DIMS[manifest.task] or not np.issubdtype(output.dtype, np.floating):
+            raise BundleError(f"bundle {self.bundle_dir}: the manifest's task is {manifest.task}, but the "
+                              f"model's output {name!r} is {output.dtype} shaped {output.shape} for 2 texts, "
+                              f"where that task needs floats shaped {_OUTPUT_SHAPES[manifest.task]}")
+        if manifest.task != "embedding" and output.shape[-1] != len(manifest.labels):
+            unit = "text" if manifest.task == "sequence-classification" else "token"
+            raise BundleError(f"bundle {self.bundle_dir}: the manifest's labels list {len(manifest.labels)} "
+                              f"labels, but the model's output {name!r} gives {output.shape[-1]} scores per "
+                              f"{unit}")
 
     def _require(self, task: str) -> None:
         if self.manifest.task != task:
@@ -215,10 +287,18 @@ class Predictor:
                               f"cannot {_VERB[task]}")
 
     # ------------------------------------------------------------- public API
-    def classify(self, texts: list[str]) -> list[Classification]:
-        """Label and class probabilities for each text."""
+    # A bare string is one text and gets one result (as sentence-transformers' encode does); a list
+    # of strings gets a list. Iterating a string would classify it character by character.
+    @overload
+    def classify(self, texts: str) -> Classification: ...
+    @overload
+    def classify(self, texts: Sequence[str]) -> list[Classification]: ...
+
+    def classify(self, texts):
+        """Label and class probabilities for each text (one result for a bare string)."""
         self._require("sequence-classification")
-        encodings = [self._truncated(e) for e in self._encode(list(texts))]
+        batch, single = _as_batch(texts)
+        encodings = [self._truncated(e) for e in self._encode([t[: self.read_chars] for t in batch])]
         labels = self.manifest.labels
         results = []
         for logits in self._run(encodings):
@@ -226,12 +306,19 @@ class Predictor:
             best = int(np.argmax(probs))
             results.append(Classification(labels[best], float(probs[best]),
                                           {label: float(p) for label, p in zip(labels, probs, strict=True)}))
-        return results
+        return results[0] if single else results
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """One vector per text, pooled as the manifest says (and L2-normalised if it says so)."""
+    @overload
+    def embed(self, texts: str) -> np.ndarray: ...
+    @overload
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed(self, texts):
+        """One vector per text (a matrix; one vector for a bare string), pooled as the manifest says
+        (and L2-normalised if it says so)."""
         self._require("embedding")
-        encodings = [self._truncated(e) for e in self._encode(list(texts))]
+        batch, single = _as_batch(texts)
+        encodings = [self._truncated(e) for e in self._encode([t[: self.read_chars] for t in batch])]
         vectors = []
         for encoding, states in zip(encodings, self._run(encodings), strict=True):
             if states.ndim == 1:  # the graph already pools
@@ -244,11 +331,39 @@ class Predictor:
         if self.manifest.normalize_embeddings:
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
             matrix = matrix / np.maximum(norms, 1e-12)
-        return matrix
+        return matrix[0] if single else matrix
 
-    def tag(self, texts: list[str]) -> list[list[Entity]]:
-        """Entities with character offsets; long texts are tagged window by window."""
+    @overload
+    def tag(self, texts: str) -> list[Entity]: ...
+    @overload
+    def tag(self, texts: Sequence[str]) -> list[list[Entity]]: ...
+
+    def tag(self, texts):
+        """Entities with character offsets (one list for a bare string); long texts are tagged
+        window by window, and texts over ``read_chars`` characters block by block."""
         self._require("token-classification")
+        batch, single = _as_batch(texts)
+        results: list[list[Entity]] = [[] for _ in batch]
+        short = [i for i, text in enumerate(batch) if len(text) <= self.read_chars]
+        for i, entities in zip(short, self._tag_texts([batch[i] for i in short]), strict=True):
+            results[i] = entities
+        for i in sorted(set(range(len(batch))) - set(short)):
+            results[i] = [entity for _, found in self.tag_blocks([batch[i]]) for entity in found]
+        return results[0] if single else results
+
+    def tag_blocks(self, pieces: Iterable[str]) -> Iterator[tuple[str, list[Entity]]]:
+        """Tag one text given in pieces of any size, holding at most two blocks of ``read_chars``
+        characters at a time: yields each block (lone surrogates replaced) and its entities, with
+        offsets into the whole text. What ``tag`` does with a text longer than ``read_chars``."""
+        self._require("token-classification")
+        offset = 0
+        for block in _blocks(pieces, self.read_chars):
+            block = clean_text(block)
+            [entities] = self._tag_texts([block])
+            yield block, [replace(e, start=e.start + offset, end=e.end + offset) for e in entities]
+            offset += len(block)
+
+    def _tag_texts(self, texts: list[str]) -> list[list[Entity]]:
         texts = [clean_text(t) for t in texts]
         prefix_chars = len(self.manifest.input_prefix)
         per_text = [self._windows(encoding) for encoding in self._encode(texts)]
@@ -322,3 +437,55 @@ class Predictor:
 
 _VERB = {"sequence-classification": "classify text", "token-classification": "tag text",
          "embedding": "embed text"}
+_QUIET = ort.RunOptions()
+_QUIET.log_severity_level = 4  # a failed run becomes a BundleError; onnxruntime need not log it too
+_OUTPUT_DIMS = {"sequence-classification": (2,), "token-classification": (3,), "embedding": (2, 3)}
+_OUTPUT_SHAPES = {"sequence-classification": "(texts, labels)",
+                  "token-classification": "(texts, tokens, labels)",
+                  "embedding": "(texts, dimensions) or (texts, tokens, dimensions)"}
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+def _as_batch(texts: object) -> tuple[list[str], bool]:
+    """(the texts as a list, whether a bare string was given)."""
+    if isinstance(texts, str):
+        return [texts], True
+    if isinstance(texts, (bytes, bytearray)) or not isinstance(texts, Iterable):
+        raise TypeError(f"expected a string or a list of strings, got {type(texts).__name__}")
+    batch = list(texts)
+    for i, text in enumerate(batch):
+        if not isinstance(text, str):
+            raise TypeError(f"expected a string or a list of strings, got a {type(texts).__name__} "
+                            f"holding {type(text).__name__} at index {i}")
+    return batch, False
+
+
+def _blocks(pieces: Iterable[str], size: int) -> Iterator[str]:
+    """The text the pieces make, in blocks of at most ``size`` characters; where a block ends does
+    not depend on how the text was cut into pieces."""
+    buffer = ""
+    for piece in pieces:
+        for start in range(0, len(piece), size):  # keeps the buffer under 2 x size
+            buffer += piece[start : start + size]
+            while len(buffer) > size:
+                end = _block_end(buffer, size)
+                yield buffer[:end]
+                buffer = buffer[end:]
+    if buffer:
+        yield buffer
+
+
+def _block_end(text: str, size: int) -> int:
+    """After the last whitespace in the second half of ``text[:size]``; without one, at ``size``,
+    moved back before any combining marks (an accent stays with its letter)."""
+    end = max(text.rfind(space, size // 2, size) for space in " \t\n\r\u3000") + 1
+    if end:
+        return end
+    end = size
+    while end > size // 2 and unicodedata.combining(text[end]):
+        end -= 1
+    return end
