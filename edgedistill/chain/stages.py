@@ -102,8 +102,8 @@ def run_stages(stages: list[Stage], out: Path, log: Log = print) -> dict[str, St
                                  saved.get("seconds", 0.0), reused=True)
             log(f"{label} ... reused ({folder}, made in {_duration(record.seconds)})")
         else:
-            log(f"{label} ... running" + (" (its inputs changed)" if saved else "")
-                + (f"; {stage.note}" if stage.note else ""))
+            reasons = [reason for reason in ("its inputs changed" if saved else "", stage.note) if reason]
+            log(f"{label} ... running" + (f" ({'; '.join(reasons)})" if reasons else ""))
             record = _run(stage, stamp, folder, out, done)
             log(f"{label} ... done in {_duration(record.seconds)} -> {folder}")
         done[stage.name] = record
