@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/vocab_sweep.py                       # comet on afrisenti-hau
     .venv/bin/python benchmarks/vocab_sweep.py --student comet --cell afrisenti-yor --sizes 40000 20000
+    .venv/bin/python benchmarks/vocab_sweep.py --table shipping --student default \
+        --cell masakhaner-hau --sizes 40000 60000 80000 120000
 
 The results table trims every student to 40k tokens, as Gurgurov et al. do; its bundles are then about
 96.7% smaller than the teacher's FP32 weights, against a 97% target. This sweep takes the run
@@ -10,6 +12,11 @@ settings, so the chain reuses them instead of training again) into runs/vocab/<s
 and runs the chain from the trim on: export, INT8 behind the gate, the test score, the benchmark. Every
 number in benchmarks/results/vocab_sweep_<student>-<cell>.md comes from those runs' facts.json and the
 trim's compression report; regenerate, never edit.
+
+With --table shipping the run is one of benchmarks/shipping_table.py's students instead, read from
+~/.cache/edgedistill/runs/students/<student>-<cell>/, swept under ~/.cache/edgedistill/runs/vocab/ and
+written to benchmarks/results/vocab_sweep_shipping-<student>-<cell>.md. Every stage of the run that the
+sweep would make with the same settings (its fingerprint) is copied, so the run's own size is reused.
 """
 
 from __future__ import annotations
@@ -18,35 +25,81 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgedistill.atomic import atomic_write_text, read_json
-from edgedistill.benchmarks.results_table import STUDENTS, TABLE_CELLS, cell_config, run_dir
+from edgedistill.benchmarks import results_table, shipping_table
+from edgedistill.benchmarks.results_table import TABLE_CELLS, run_dir
+from edgedistill.teachers import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = ".venv/bin/python benchmarks/vocab_sweep.py"
 TRIM = "trim-vocab"
+HOME = cache_root() / "runs"
 
 
-def sized_config(student: str, cell, teachers: Path, size: int):
-    """The results-table recipe of ``student`` on ``cell`` with its vocabulary trimmed to ``size``."""
-    steps = [step.step for step in cell_config(student, cell, teachers).next]
-    return cell_config(student, cell, teachers, extra=(f"next[{steps.index(TRIM)}].target_size={size}",))
+@dataclass(frozen=True)
+class Table:
+    """A table whose students can be swept: how it builds a recipe and where its runs live."""
+
+    script: str  # makes a missing run: `<script> --only <cell> --students <student>`
+    students: tuple[str, ...]
+    config: Callable  # (student, cell, teachers) -> the student's DistillConfig on the cell
+    runs: Path
+    sweeps: Path
+    teachers: Path
+    prefix: str  # of the results file's name
+    about: str  # which student this is, and how its trim keeps tokens
+    note: str = ""
 
 
-def run_size(student: str, cell, size: int, runs: Path, sweeps: Path, teachers: Path) -> Path:
+TABLES = {
+    "results": Table(
+        "benchmarks/results_table.py", tuple(results_table.STUDENTS), results_table.cell_config,
+        ROOT / "runs" / "results", ROOT / "runs" / "vocab", ROOT / "runs" / "teachers", "",
+        "The student is the results table's (benchmarks/results/chain_table.md), re-trimmed; tokens are kept "
+        "by frequency in the language's raw MAFAND text, then filled up to the size in the tokenizer's own "
+        "order."),
+    "shipping": Table(
+        "benchmarks/shipping_table.py", tuple(shipping_table.STUDENTS), shipping_table.student_config,
+        HOME / "students", HOME / "vocab", HOME / "teachers", "shipping-",
+        "The student is the shipping table's (benchmarks/results/shipping_table.md), re-trimmed; tokens are "
+        "kept by frequency in the language's raw MAFAND text and the task's training texts (as the model "
+        "reads them), then filled up to the size in the tokenizer's own order.",
+        "The machine was loaded: other training jobs shared its 2 cores during these runs, so latencies and "
+        "speed-ups are noisy. A text is re-segmented when the trimmed tokenizer splits it otherwise than "
+        "the full one: 100% minus the texts unchanged."),
+}
+
+
+def sized_config(student: str, cell, teachers: Path, size: int, table: str = "results"):
+    """The recipe of ``student`` on ``cell`` in ``table`` with its vocabulary trimmed to ``size``."""
+    from edgedistill.distill.recipes import apply_overrides
+
+    config = TABLES[table].config(student, cell, teachers)
+    steps = [step.step for step in config.next]
+    return apply_overrides(config, [f"next[{steps.index(TRIM)}].target_size={size}"])
+
+
+def run_size(table: str, student: str, cell, size: int, runs: Path, sweeps: Path, teachers: Path) -> Path:
     from edgedistill.chain.plan import ChainOptions, build_stages
     from edgedistill.chain.run import run_chain
+    from edgedistill.chain.stages import finished
 
-    config = sized_config(student, cell, teachers, size)
+    config = sized_config(student, cell, teachers, size, table)
     source, out = run_dir(runs, student, cell), sweeps / f"{student}-{cell.name}-{size}"
     stages = build_stages(config, ChainOptions(out=out))
-    for stage in stages[:next(i for i, s in enumerate(stages) if s.name.endswith(TRIM))]:
+    trim = next(i for i, s in enumerate(stages) if s.name.endswith(TRIM))
+    # The run's stages that this size would make with the same settings: those before the trim at least.
+    same = [stage for i, stage in enumerate(stages) if finished(stages[:i + 1], source)]
+    if len(same) < trim:
+        raise SystemExit(f"Error: {source} lacks {stages[len(same)].name} as these settings make it (missing "
+                         f"or made otherwise); run `.venv/bin/python {TABLES[table].script} --only "
+                         f"{cell.name} --students {student}` first.")
+    for stage in same:
         if not (out / stage.name).exists():
-            if not (source / stage.name).is_dir():
-                raise SystemExit(f"Error: {source / stage.name} is missing; run "
-                                 f"`.venv/bin/python benchmarks/results_table.py --only {cell.name} "
-                                 f"--students {student}` first.")
             shutil.copytree(source / stage.name, out / stage.name)
     run_chain(config, out)
     return out
@@ -68,16 +121,15 @@ def row(size: int, out: Path) -> dict:
             "teacher_p50_ms": teacher["p50_ms"]}
 
 
-def render(student: str, cell, metric: str, rows: list[dict], command: str) -> str:
+def render(table: Table, student: str, cell, metric: str, rows: list[dict], command: str) -> str:
     lines = [f"# Vocabulary size: {student} on {cell.name} (generated)", "",
-             f"Produced by `{command}`; regenerate, never edit. The student is the results table's "
-             f"(benchmarks/results/chain_table.md), re-trimmed; tokens are kept by frequency in the "
-             f"language's raw MAFAND text, then filled up to the size in the tokenizer's own order. "
+             f"Produced by `{command}`; regenerate, never edit. {table.about} "
              f"Unknown-token rate and unchanged texts: on held-out raw text, after the trim. Test {metric} "
              f"on the whole test split through ONNX Runtime; speed-up against the teacher in PyTorch FP32 in "
              f"the same benchmark run (seq 128, batch 1, one thread). A vocabulary lookup costs the same "
              f"at any size, so latency should not move down the table; where the teacher's p50 moves, the "
-             f"machine's load did (other jobs shared its 2 cores).", "",
+             f"machine's load did (other jobs shared its 2 cores)."
+             + (f" {table.note}" if table.note else ""), "",
              f"| vocabulary | kept from text | held-out unk rate | texts unchanged | test {metric} FP32 "
              "| INT8 | % of teacher | parameters | INT8 MB | % smaller than teacher | INT8 p50 ms "
              "| teacher p50 ms | speed-up |",
@@ -95,21 +147,30 @@ def render(student: str, cell, metric: str, rows: list[dict], command: str) -> s
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--student", choices=sorted(STUDENTS), default="comet")
+    parser.add_argument("--table", choices=sorted(TABLES), default="results",
+                        help="whose students: those of benchmarks/results_table.py or shipping_table.py")
+    parser.add_argument("--student", help="one of the table's students (default: comet, or default)")
     parser.add_argument("--cell", default="afrisenti-hau", choices=[c.name for c in TABLE_CELLS])
     parser.add_argument("--sizes", type=int, nargs="+", default=[40000, 30000, 20000, 10000, 5000])
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "results")
-    parser.add_argument("--sweeps", type=Path, default=ROOT / "runs" / "vocab")
-    parser.add_argument("--teachers", type=Path, default=ROOT / "runs" / "teachers")
+    parser.add_argument("--runs", type=Path, help="the table's runs (default: the table's own)")
+    parser.add_argument("--sweeps", type=Path, help="where the sweep's runs go (default: beside the runs)")
+    parser.add_argument("--teachers", type=Path, help="the cells' teachers (default: the table's own)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
+    table = TABLES[args.table]
+    student = args.student or table.students[0]
+    if student not in table.students:
+        raise SystemExit(f"Error: the {args.table} table has no student {student!r}; its students: "
+                         f"{', '.join(table.students)}.")
     cell = next(c for c in TABLE_CELLS if c.name == args.cell)
-    rows = [row(size, run_size(args.student, cell, size, args.runs, args.sweeps, args.teachers))
+    runs, sweeps, teachers = (given or default for given, default in ((args.runs, table.runs),
+                              (args.sweeps, table.sweeps), (args.teachers, table.teachers)))
+    rows = [row(size, run_size(args.table, student, cell, size, runs, sweeps, teachers))
             for size in sorted(set(args.sizes), reverse=True)]
-    command = " ".join([COMMAND, "--student", args.student, "--cell", cell.name, "--sizes",
-                        *(str(r["vocabulary"]) for r in rows)])
-    name = f"vocab_sweep_{args.student}-{cell.name}"
-    atomic_write_text(args.out / f"{name}.md", render(args.student, cell, rows[0]["metric"], rows, command))
+    command = " ".join([COMMAND, *(["--table", args.table] if table.prefix else []), "--student", student,
+                        "--cell", cell.name, "--sizes", *(str(r["vocabulary"]) for r in rows)])
+    name = f"vocab_sweep_{table.prefix}{student}-{cell.name}"
+    atomic_write_text(args.out / f"{name}.md", render(table, student, cell, rows[0]["metric"], rows, command))
     summary = json.dumps({"command": command, "rows": rows}, indent=2)
     atomic_write_text(args.out / f"{name}.json", summary + "\n")
     print(f"wrote {args.out / name}.md")

@@ -376,21 +376,29 @@ def test_missing_data_names_where_it_was_looked_for(recipe, tmp_path, monkeypatc
     assert "EDGEDISTILL_DATA points to" in result.output
 
 
-def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path):
-    from edgedistill.benchmarks.results_table import STUDENTS, cell_config
+@pytest.mark.parametrize("which", ["results", "shipping"])
+def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path, which):
     from edgedistill.benchmarks.teacher_baselines import Cell
-    from edgedistill.benchmarks.vocab_sweep import sized_config
+    from edgedistill.benchmarks.vocab_sweep import TABLES, sized_config
 
     cell = Cell("sib200", "swh")
-    for student in STUDENTS:
-        table = cell_config(student, cell, tmp_path).to_dict()
-        sized = sized_config(student, cell, tmp_path, 12345)
+    for student in TABLES[which].students:
+        table = TABLES[which].config(student, cell, tmp_path).to_dict()
+        sized = sized_config(student, cell, tmp_path, 12345, which)
         trim = next(i for i, step in enumerate(sized.next) if step.step == "trim-vocab")
         assert table["next"][trim]["target_size"] == 40000
         assert sized.next[trim].options["target_size"] == 12345
         table["next"][trim]["target_size"] = 12345
         assert sized.to_dict() == table
 
+
+
+def test_the_vocabulary_sweep_refuses_a_student_of_another_table(capsys):
+    from edgedistill.benchmarks.vocab_sweep import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--table", "shipping", "--student", "comet", "--cell", "masakhaner-hau"])
+    assert str(stop.value).startswith("Error: the shipping table has no student 'comet'")
 
 def test_a_trim_step_can_count_the_task_training_texts_as_the_model_reads_them(first, recipe, tmp_path):
     from edgedistill.chain import steps
