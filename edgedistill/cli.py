@@ -257,6 +257,7 @@ STAGE_COMMAND_MODULES: tuple[str, ...] = (
     "edgedistill.compress.commands",
     "edgedistill.export.commands",
     "edgedistill.tasks.commands",
+    "edgedistill.web_demo",
 )
 
 
