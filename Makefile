@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgedistill-installed
 
-.PHONY: demo test lint venv clean junit
+.PHONY: demo test lint venv clean junit web-demo
 
 venv: $(STAMP)
 
@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/edgedistill teacher e5-small --verify
 	$(BIN)/edgedistill run demo --out runs/chain/demo-hau
 
-test: $(STAMP) junit
+test: $(STAMP) junit web-demo
 	$(BIN)/python -m pytest -q
 
 # The Android demo's JVM tests (tests/test_android_jvm.py) need JUnit 4, from Debian's junit4 package:
@@ -36,6 +36,20 @@ junit:
 	  apt-get install -y -qq junit4 >/dev/null 2>&1 || \
 	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq junit4 >/dev/null 2>&1) || \
 	  echo "junit4 could not be installed with apt-get; the Android core's JVM tests will skip"
+
+# The browser demo (web_demo/) needs onnxruntime-web, pinned by web_demo/package-lock.json and installed
+# with npm ci; its test (tests/test_web_demo.py) also needs Chromium: Debian's chromium, installed here
+# when running as root where apt-get works. Where either cannot be installed, that test skips and says why.
+web-demo:
+	@[ web_demo/node_modules/.package-lock.json -nt web_demo/package-lock.json ] || \
+	  if command -v npm >/dev/null 2>&1; then \
+	    (cd web_demo && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) || \
+	    echo "npm ci failed in web_demo/; the browser demo's test will skip"; \
+	  else echo "npm is not installed, so neither is web_demo's onnxruntime-web; the browser demo's test will skip"; fi
+	@command -v chromium >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+	  apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1) || \
+	  echo "chromium could not be installed with apt-get; the browser demo's test will skip"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
