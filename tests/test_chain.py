@@ -251,6 +251,20 @@ def test_a_second_run_reuses_every_stage(first, recipe, tmp_path):
     assert sum("... reused (" in line for line in lines) == len(STAGES)
 
 
+def test_run_json_reports_every_stage_from_the_cli(first, recipe, tmp_path):
+    from click.testing import CliRunner
+
+    from edgedistill.cli import main
+
+    out = copy_of(first, tmp_path)
+    result = CliRunner().invoke(main, ["run", str(recipe), "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert list(payload["stages"]) == STAGES and all(s["reused"] for s in payload["stages"].values())
+    assert payload["bundle"] == str(out / STAGES[-1] / "bundle")
+    assert payload["stages"]["06-evaluate"]["summary"]["headline"].startswith("test macro_f1: FP32 ")
+
+
 def test_a_changed_setting_reruns_that_stage_and_the_ones_after_only(first, recipe, tmp_path):
     out = copy_of(first, tmp_path)
     lines = run(recipe, out, "next[0].target_size=250")

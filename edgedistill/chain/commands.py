@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -28,8 +29,11 @@ text of that language where the data folder has some, and your training text oth
               help="Check every input, print every stage with its settings and inputs, and stop: nothing "
                    "is trained or written.")
 @click.option("--quiet", is_flag=True, help="No progress bars (the line per stage stays).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run's report, bundle and each stage's summary as JSON (stage lines go to "
+                   "stderr).")
 def run(recipe: str, out: Path | None, teacher: str | None, settings: tuple[str, ...], dry_run: bool,
-        quiet: bool, **values) -> None:
+        quiet: bool, as_json: bool, **values) -> None:
     """Run RECIPE end to end: teacher, distillation, compression, export, INT8, benchmark, report.
 
     \b
@@ -64,8 +68,17 @@ def run(recipe: str, out: Path | None, teacher: str | None, settings: tuple[str,
     if dry_run:
         click.echo("\n".join(describe_run(config, out)))
         return
-    result = run_chain(config, out, progress=not quiet, log=lambda line: click.echo(line, err=True))
+    result = run_chain(config, out, progress=not (quiet or as_json),
+                       log=lambda line: click.echo(line, err=True))
     minutes = (time.time() - started) / 60
+    if as_json:
+        stages = {name: {"folder": str(record.folder), "reused": record.reused,
+                         "seconds": round(record.seconds, 1), "summary": record.summary}
+                  for name, record in result.records.items()}
+        click.echo(json.dumps({"out": str(result.out), "report": str(result.report),
+                               "bundle": str(result.bundle), "minutes": round(minutes, 2), "stages": stages},
+                              indent=2, default=str))
+        return
     click.echo(f"report  {result.report}")
     click.echo(f"bundle  {result.bundle}")
     click.echo(f"done in {minutes:.1f} min")

@@ -293,9 +293,9 @@ def _bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]
     except BenchError as exc:
         raise ChainError(str(exc)) from None
     command = " ".join(["edgedistill", "bench", *(shlex.quote(f"{v.name}={v.path}") for v in variants),
-                        "--seq", str(config.seq_len), "--batch", str(config.batch_size), "--threads",
-                        str(config.threads), "--rounds", str(config.rounds), "--warmup", str(config.warmup),
-                        "--iterations", str(config.iterations)])
+                        "--max-length", str(config.seq_len), "--batch-size", str(config.batch_size),
+                        "--threads", str(config.threads), "--rounds", str(config.rounds),
+                        "--warmup", str(config.warmup), "--iterations", str(config.iterations)])
     write_report(result, product, command=command, machine=environment_report())
 
 
