@@ -149,7 +149,7 @@ def main() -> None:
     check_web_dir()
     server = make_server({f"/bundles/{name}/": bundle_files(path) for name, path in bundles.items()})
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
     with HeadlessChromium() as browser:
         rows = []
         for name, path in bundles.items():
