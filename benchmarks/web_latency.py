@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgedistill.atomic import atomic_write_text
+from edgedistill.atomic import atomic_write_bytes, atomic_write_text
 from edgedistill.data import data_root
 from edgedistill.headless import HeadlessChromium
 from edgedistill.runtime import Predictor
@@ -103,7 +103,7 @@ def screenshot(browser: HeadlessChromium, site: str, name: str) -> None:
     browser.evaluate("window.demo.ready.then(() => window.demo.runTexts("
                      "document.getElementById('texts').value.split('\\n')))")
     browser.evaluate("window.demo.runTexts(document.getElementById('texts').value.split('\\n'))")
-    SCREENSHOT.write_bytes(browser.screenshot())
+    atomic_write_bytes(SCREENSHOT, browser.screenshot())
 
 
 def report(rows: list[dict], chromium: str, rounds: int, load_before: str) -> str:

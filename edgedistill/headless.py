@@ -8,7 +8,7 @@ screenshot), so no driver (Selenium, Playwright) and no chromedriver matching th
     with HeadlessChromium() as browser:
         browser.open("http://127.0.0.1:8000/")
         browser.evaluate("window.demo.ready.then(() => 1)")
-        Path("page.png").write_bytes(browser.screenshot())
+        png = browser.screenshot()  # PNG bytes
 """
 
 from __future__ import annotations

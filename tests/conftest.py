@@ -72,3 +72,21 @@ def sib200_sentences(data_dir: Path, folder: str, n: int = 2) -> list[str]:
 def copy_model_dir(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory, fixture_texts) -> Path:
+    """A one-layer XLM-R sentiment classifier (a Hugging Face directory) for command-line tests."""
+    from cli_support import tiny_classifier_dir
+
+    return tiny_classifier_dir(tmp_path_factory.mktemp("model") / "model", fixture_texts)
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory, fixture_texts) -> Path:
+    """A tiny sentiment classifier bundle for command-line tests."""
+    from bundles import write_tiny_bundle
+
+    folder = tmp_path_factory.mktemp("bundle") / "cls"
+    write_tiny_bundle(folder, "sequence-classification", fixture_texts)
+    return folder

@@ -15,51 +15,18 @@ import warnings
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from bundles import write_tiny_bundle  # noqa: E402
+from cli_support import assert_refused, cli  # noqa: E402
 
 from edgedistill.atomic import OutputExists, atomic_directory  # noqa: E402
-from edgedistill.cli import main  # noqa: E402
-
-
-def cli(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def refused(result, *fragments: str) -> str:
-    """Exit 1; stderr ends with the one `Error:` line, holding the fragments; no traceback."""
-    assert result.exit_code == 1, (result.exit_code, result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
 
 
 def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with its SHA-256: the same snapshot means the folder is untouched."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, fixture_texts) -> Path:
-    from edgedistill.fixtures import tiny_model
-
-    return tiny_model("xlmr", "sequence-classification", texts=fixture_texts, num_layers=1, hidden_size=16,
-                      num_heads=2, intermediate_size=32).save(tmp_path_factory.mktemp("model") / "model")
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory, fixture_texts) -> Path:
-    folder = tmp_path_factory.mktemp("bundle") / "cls"
-    write_tiny_bundle(folder, "sequence-classification", fixture_texts)
-    return folder
 
 
 @pytest.fixture
@@ -108,7 +75,7 @@ def test_an_output_over_an_input_is_refused_even_with_overwrite(workspace, monke
     (workspace / "out").mkdir()
     (workspace / "out" / "texts.txt").write_text("Ina son ka\n")
     before = snapshot(workspace)
-    message = refused(cli(*args), f" {relation} the input {source}", "even with --overwrite")
+    message = assert_refused(cli(*args), f" {relation} the input {source}", "even with --overwrite")
     assert "destroy or change that input" in message
     assert snapshot(workspace) == before  # nothing written, nothing removed
 
@@ -149,7 +116,7 @@ def test_recipe_values_are_checked_when_it_loads(model_dir, tmp_path, finetune, 
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(RECIPE.format(teacher=model_dir, finetune=finetune, student_finetune=student_finetune))
     out = tmp_path / "run"
-    refused(cli("run", recipe, "--out", out), str(recipe), expected)
+    assert_refused(cli("run", recipe, "--out", out), str(recipe), expected)
     assert not out.exists()  # no .work/01-teacher-* left behind
 
 
@@ -157,7 +124,7 @@ def test_an_unknown_language_is_refused_before_stage_one(model_dir, tmp_path):
     recipe = tmp_path / "recipe.toml"
     recipe.write_text(RECIPE.format(teacher=model_dir, finetune="", student_finetune=""))
     out = tmp_path / "run"
-    refused(cli("run", recipe, "--lang", "xyz", "--out", out), "no afrisenti data for language 'xyz'")
+    assert_refused(cli("run", recipe, "--lang", "xyz", "--out", out), "no afrisenti data for language 'xyz'")
     assert not out.exists()
 
 

@@ -14,47 +14,14 @@ from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from bundles import rewrite_manifest, write_tiny_bundle  # noqa: E402
+from bundles import rewrite_manifest  # noqa: E402
+from cli_support import assert_refused, cli  # noqa: E402
 
 from edgedistill.cli import main  # noqa: E402
 from edgedistill.runtime.bundle import MANIFEST_NAME, hash_bundle_files  # noqa: E402
 
 
-def cli(*args, input: str | None = None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input)
-
-
-def assert_refused(result, *fragments: str, exit_code: int = 1) -> str:
-    """Exit code; stderr ends with the one line starting with "Error:", holding the fragments; no traceback.
-
-    Above it may stand progress ("round 1/1") or, for usage errors (exit 2), click's "Usage:" hint.
-    """
-    assert result.exit_code == exit_code, (result.exit_code, result.output, result.exception)
-    lines = result.stderr.strip().splitlines()
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1 and lines[-1] == errors[0], result.stderr
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-    return errors[0]
-
-
 # ------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, fixture_texts) -> Path:
-    from edgedistill.fixtures import tiny_model
-
-    return tiny_model("xlmr", "sequence-classification", texts=fixture_texts, num_layers=1, hidden_size=16,
-                      num_heads=2, intermediate_size=32).save(tmp_path_factory.mktemp("model") / "model")
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory, fixture_texts) -> Path:
-    folder = tmp_path_factory.mktemp("bundle") / "cls"
-    write_tiny_bundle(folder, "sequence-classification", fixture_texts)
-    return folder
-
-
 @pytest.fixture
 def bundle_copy(bundle, tmp_path) -> Path:
     dest = tmp_path / "bundle"
