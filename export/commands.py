@@ -114,7 +114,9 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.option("--preset", type=click.Choice(PRESET_CHOICES), default="auto", show_default=True,
               help="The CPU the bundle will run on (auto: this one). avx2/avx512 use 7-bit weights "
                    "against u8s8 overflow; avx512_vnni and arm64 use full 8 bits.")
-@click.option("--per-channel", is_flag=True, help="Start with per-channel weights.")
+@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+              help="Weight scales per output channel (lost less accuracy than per-tensor at the same speed "
+                   "on the measured students: benchmarks/results/int8_schemes.md) or one per tensor.")
 @click.option("--keep-fp32", multiple=True, type=click.Choice(["embeddings", "classifier"]),
               help="Start with these parts in FP32. Repeatable.")
 @click.option("--no-escalate", is_flag=True,
