@@ -40,6 +40,7 @@ PAD_TOKENS = ("<pad>", "[PAD]")
 CHARS_PER_TOKEN = 64  # characters of a text read per token of max_length (classify, embed)
 TAG_BLOCK_CHARS = 1 << 16  # tag() reads longer texts in blocks of this many characters
 THREADS_PER_CORE = 4
+DEFAULT_BATCH_SIZE = 16  # texts per run, except on dynamic INT8 bundles (see Predictor)
 
 
 def max_threads() -> int:
@@ -109,22 +110,30 @@ class Predictor:
     CPU). One Predictor may be shared between threads. Loading runs the model once on a padded
     two-text batch holding the largest token id, so a manifest that does not fit the model (label
     count, output shape, vocab_size) is refused here, with one sentence, and not at the first text.
+
+    ``batch_size`` None (the default) runs texts 16 at a time, except on a dynamically quantized
+    INT8 bundle, where each text runs alone: its activation scales are computed per batch, so a
+    text's scores would depend on the texts batched with it (docs/runtime-and-benchmarks.md).
     """
 
     def __init__(self, bundle_dir: str | Path, *, threads: int | None = None,
-                 providers: list[str] | None = None, batch_size: int = 16, stride: int = 32,
+                 providers: list[str] | None = None, batch_size: int | None = None, stride: int = 32,
                  verify: bool = True):
         check_threads(threads)
         self.bundle_dir = Path(bundle_dir)
         self.manifest: Manifest = load_manifest(self.bundle_dir, verify=verify)
         self.verify = verify
-        self.batch_size = max(1, batch_size)
+        self.batch_size = max(1, batch_size) if batch_size is not None else self._default_batch_size()
         self.tokenizer = self._load_tokenizer()
         self.pad_id = self._pad_id()
         self.specials = self.tokenizer.num_special_tokens_to_add(False)
         self.stride = min(stride, max(0, (self.manifest.max_length - self.specials) // 2))
         self.session = self._load_session(threads, providers)
         self._check_outputs()
+
+    def _default_batch_size(self) -> int:
+        dynamic = (self.manifest.quantization or {}).get("kind") == "dynamic"
+        return 1 if dynamic else DEFAULT_BATCH_SIZE
 
     @property
     def read_chars(self) -> int:

@@ -294,3 +294,14 @@ def test_tag_entities_never_start_or_end_with_space(bundles, fixture_texts):
     for entities in Predictor(folder).tag(fixture_texts[:30]):
         for entity in entities:
             assert entity.text == entity.text.strip() or not entity.text.strip()
+
+
+def test_a_dynamic_int8_bundle_runs_each_text_alone_unless_told(bundles, tmp_path):
+    from edgedistill.runtime import Predictor
+
+    fp32 = bundles["sequence-classification"][0]
+    dynamic = shutil.copytree(fp32, tmp_path / "int8")
+    rewrite_manifest(dynamic, quantization={"kind": "dynamic", "preset": "avx512_vnni", "per_channel": True})
+    assert Predictor(dynamic).batch_size == 1  # per-batch activation scales: a text's scores would move
+    assert Predictor(dynamic, batch_size=8).batch_size == 8
+    assert Predictor(fp32).batch_size == 16
