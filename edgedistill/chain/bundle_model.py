@@ -47,8 +47,11 @@ def score_bundle(bundle: Path, tokenizer_dir: Path, spec: dict | None = None, *,
     task = load_task(DataSpec(**spec), splits=(split,), labels=tuple(manifest.labels),
                      label_source="the bundle's labels")
     examples = subsample(task.split(split).examples, limit, seed)
+    # one text at a time on a dynamic INT8 bundle, as the Predictor runs it: per-batch activation
+    # scales would make a text's score depend on its neighbours
+    batch_size = 1 if (manifest.quantization or {}).get("kind") == "dynamic" else 64
     metrics = score_split(BundleModel(bundle, manifest), load_tokenizer(tokenizer_dir), task, split,
                           max_length=manifest.max_length, prefix=manifest.input_prefix, examples=examples,
-                          progress=False)
+                          batch_size=batch_size, progress=False)
     return metrics[task.primary_metric], {"metric": task.primary_metric, "split": split,
                                           "examples": len(examples), "seed": seed}

@@ -185,10 +185,13 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
     """Score the FP32 and INT8 bundles on the test sample the teacher and the student were scored on."""
     scores = read_json(product / "scores.json")
     if not scores:
+        from edgedistill.chain.bundle_model import score_bundle
+
         model = done[done[settings["fp32"]].settings["source"]].model  # the exported model: its tokenizer
         scores = {"bundles": {}}
         for name in ("fp32", "int8"):
-            scores["bundles"][name], info = _score_bundle(done[settings[name]].model, model, settings)
+            scores["bundles"][name], info = score_bundle(done[settings[name]].model, model, settings["data"],
+                                                         limit=settings["limit"], seed=settings["seed"])
             scores.update(info)
         product.mkdir(parents=True, exist_ok=True)
         (product / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
@@ -220,29 +223,6 @@ def baseline(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
             "bytes": results["model"]["bytes"], "ms_per_text": results["prediction"]["ms_per_text_median"],
             "headline": f"{results['baseline']['kind']}: test {metric} {test:.4f}" if test is not None
             else results["baseline"]["kind"]}
-
-
-def _score_bundle(bundle: Path, model: Path, settings: dict[str, Any]) -> tuple[float | None, dict[str, Any]]:
-    """The task metric of a classifier or tagger bundle, through ``score_split`` as for PyTorch models."""
-    from edgedistill.chain.bundle_model import BundleModel
-    from edgedistill.runtime.bundle import load_manifest
-    from edgedistill.tasks import DataSpec, load_task
-    from edgedistill.tasks.scoring import score_split
-    from edgedistill.tasks.task import subsample
-    from edgedistill.teachers.tokenizer import load_tokenizer
-
-    manifest = load_manifest(bundle)
-    spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
-    if manifest.task not in ("sequence-classification", "token-classification") or not spec:
-        return None, {"skipped": f"{manifest.task} bundles have no task metric to score"}
-    task = load_task(DataSpec(**spec), splits=("test",), labels=tuple(manifest.labels),
-                     label_source="the bundle's labels")
-    examples = subsample(task.split("test").examples, settings["limit"], settings["seed"])
-    metrics = score_split(BundleModel(bundle, manifest), load_tokenizer(model), task, "test",
-                          max_length=manifest.max_length, prefix=manifest.input_prefix, examples=examples,
-                          progress=False)
-    return metrics[task.primary_metric], {"metric": task.primary_metric, "split": "test",
-                                          "examples": len(examples), "seed": settings["seed"]}
 
 
 def _bundle_summary(bundle: Path) -> dict[str, Any]:
