@@ -249,9 +249,11 @@ def teacher_row(cell: Cell, facts: dict) -> dict:
 
 # ---------------------------------------------------------------- the runs' records
 
-def settings_key(config) -> str:
-    """A short hash of a run's settings (its DistillConfig), the same on every machine."""
-    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+def settings_key(config, extra: dict | None = None) -> str:
+    """A short hash of a run's settings (its DistillConfig, and ``extra``: settings the chain adds, such
+    as its quantization defaults), the same on every machine."""
+    settings = config.to_dict() if extra is None else {"config": config.to_dict(), "extra": extra}
+    text = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -131,7 +131,11 @@ def student_config(student: str, cell: Cell, teachers: Path | None):
 
 
 def record_key(student: str, cell: Cell) -> str:
-    return settings_key(student_config(student, cell, teachers=None))
+    """The settings key of a run's record: its recipe and the chain's INT8 defaults (a record made
+    before the quantize step started per-channel does not count for the table now)."""
+    from edgedistill.chain.plan import QUANTIZE_DEFAULTS
+
+    return settings_key(student_config(student, cell, teachers=None), extra=QUANTIZE_DEFAULTS)
 
 
 def make_runs(cells: list[Cell], students: list[str], runs: Path, teachers: Path) -> None:
