@@ -55,3 +55,11 @@ class AliasedOption(click.Option):
             return super().get_help_record(ctx)
         finally:
             self.opts = every
+
+
+def show_progress(quiet: bool = False) -> bool:
+    """Progress bars only for a person watching: not with --quiet, and not when stderr is a file or a
+    pipe (a log would fill with redrawn bar frames)."""
+    import sys
+
+    return not quiet and sys.stderr.isatty()

@@ -65,3 +65,19 @@ def test_bad_teacher_path_is_one_sentence_and_exit_1(tmp_path):
 def test_verify_needs_a_builtin_teacher(tmp_path):
     result = CliRunner().invoke(main, ["teacher", str(tmp_path), "--verify"])
     assert result.exit_code == 2 and "--verify" in result.output
+
+
+def test_progress_bars_only_for_a_terminal(monkeypatch, tmp_path):
+    import sys
+
+    from edgedistill.cli_support import show_progress
+
+    class Terminal:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert show_progress() and not show_progress(quiet=True)
+    with (tmp_path / "run.log").open("w") as log:  # a log file, as under nohup
+        monkeypatch.setattr(sys, "stderr", log)
+        assert not show_progress()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import show_progress
 from edgedistill.distill.commands import SET_HELP
 from edgedistill.tasks.commands import DATA_HELP, data_options
 
@@ -68,7 +69,7 @@ def run(recipe: str, out: Path | None, teacher: str | None, settings: tuple[str,
     if dry_run:
         click.echo("\n".join(describe_run(config, out)))
         return
-    result = run_chain(config, out, progress=not (quiet or as_json),
+    result = run_chain(config, out, progress=show_progress(quiet or as_json),
                        log=lambda line: click.echo(line, err=True))
     minutes = (time.time() - started) / 60
     if as_json:

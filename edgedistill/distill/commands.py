@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from edgedistill.cli_support import show_progress
+
 SET_HELP = ("Set any key of the recipe by its dotted path, e.g. --set training.epochs=1 "
             "--set losses[0].temperature=4 --set data.task.language=yor (repeatable; 'none' removes a key).")
 
@@ -77,7 +79,7 @@ def distill(recipe: str | None, teacher: str | None, out: Path | None, settings:
     refuse_output_over_inputs(config.output_dir, inputs, option="the output directory")
 
     # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
-    outcome = run_distill(config, overwrite=overwrite, progress=not (quiet or as_json))
+    outcome = run_distill(config, overwrite=overwrite, progress=show_progress(quiet or as_json))
     if not outcome.results:
         return  # not the first of several processes
     if as_json:
@@ -135,7 +137,8 @@ def distill_ablation(recipe: str, variants: tuple[str, ...], teacher: str | None
 
     config = _resolve(recipe, teacher, None, settings)
     command = _canonical_command(recipe, variants, teacher, settings, runs, out)
-    table = run_ablation(config, parse_variants(variants), runs, out, command=command, progress=not quiet)
+    table = run_ablation(config, parse_variants(variants), runs, out, command=command,
+                         progress=show_progress(quiet))
     click.echo(table)
 
 

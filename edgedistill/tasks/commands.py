@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from edgedistill.cli_support import AliasedOption
+from edgedistill.cli_support import AliasedOption, show_progress
 
 DATA_HELP = """\b
 DATA is a built-in collection read from ../shared/data (or $EDGEDISTILL_DATA), with --lang:
@@ -217,7 +217,7 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
     from edgedistill.tasks.finetune import finetune as run_finetune
 
     # The Trainer's progress display writes its log lines to stdout, which --json keeps for the JSON.
-    results = run_finetune(config, overwrite=overwrite, progress=not (quiet or as_json))
+    results = run_finetune(config, overwrite=overwrite, progress=show_progress(quiet or as_json))
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json else _format_results(results))
 
 
@@ -277,7 +277,7 @@ def evaluate(model_dir: Path, split: str, batch_size: int, max_length: int | Non
 
     result = run_evaluate(model_dir, spec, split=split, kind=kind, batch_size=batch_size,
                           max_length=max_length, max_examples=max_examples, seed=seed, out=out,
-                          progress=not quiet)
+                          progress=show_progress(quiet))
     click.echo(json.dumps(result, indent=2, ensure_ascii=False) if as_json else _format_evaluation(result))
 
 
