@@ -249,8 +249,11 @@ import tempfile  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from edgedistill.atomic import atomic_write_text  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "memory_breakdown.md"
+RECORDS = ROOT / "benchmarks" / "results" / "memory_breakdown"
 COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/memory_breakdown.py"
 READING_MARK = "<!-- reading: written by hand from the figures above; kept when the tables are rewritten -->"
 MB = 1e6
@@ -503,14 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--texts", type=int, default=200, help="texts per measurement")
     parser.add_argument("--variants", nargs="+", help="only these variants (default: all)")
-    parser.add_argument("--records", type=Path, help="folder of the JSON records "
-                        "(default: <cache>/runs/memory_breakdown)")
+    parser.add_argument("--records", type=Path, default=RECORDS,
+                        help="folder of the JSON records [default: benchmarks/results/memory_breakdown]")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--table-only", action="store_true", help="rewrite --out from the records only")
     args = parser.parse_args(argv)
-    from edgedistill.teachers import cache_root
-
-    records_dir = args.records or cache_root() / "runs" / "memory_breakdown"
+    records_dir = args.records
     unknown = sorted(set(args.variants or []) - set(VARIANTS))
     if unknown:
         print(f"Error: unknown variants {unknown}; known: {', '.join(VARIANTS)}.", file=sys.stderr)
@@ -535,8 +536,7 @@ def main(argv: list[str] | None = None) -> int:
             except BreakdownError as exc:
                 print(f"Error: {exc}", file=sys.stderr)
                 return 1
-            records_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+            atomic_write_text(path, json.dumps(record, indent=1))
         if path.is_file():
             records.append(json.loads(path.read_text(encoding="utf-8")))
     if not records:
