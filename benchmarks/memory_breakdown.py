@@ -357,7 +357,7 @@ def measure_bundle(name: str, bundle: Path, rounds: int, count: int, only: list[
     with tempfile.TemporaryDirectory() as scratch:
         models = {None: model, **write_side_models(model, Path(scratch))}
         texts_file = Path(scratch) / "texts.json"
-        texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        atomic_write_text(texts_file, json.dumps(texts, ensure_ascii=False))
         base = {"bundle": str(bundle), "tokenizer": str(tokenizer), "texts": str(texts_file),
                 "prefix": manifest.input_prefix, "max_length": manifest.max_length,
                 "pad_id": manifest.pad_token_id or 0}
@@ -465,7 +465,6 @@ def bundle_section(record: dict) -> list[str]:
 def write_report(records: list[dict], out: Path) -> None:
     import onnxruntime
 
-    from edgedistill.atomic import atomic_write_text
     from edgedistill.env import cpu_model
 
     kept = "\n"
