@@ -24,7 +24,13 @@ MetricFn = Callable[[Path], float]
 
 def predict(path: str | Path, encode: Encoder, texts: Sequence[str], *, batch_size: int = 32,
             threads: int = 0) -> list[np.ndarray]:
-    """The model's first output for each text, in input order, padding rows removed."""
+    """The model's first output for each text, in input order, padding rows removed.
+
+    A dynamically quantized model runs one text at a time, as the runtime runs it: its activation
+    scales are computed per batch, so batching would change each text's outputs.
+    """
+    if quantizes_activations_per_batch(path):
+        batch_size = 1
     session = onnx_session(path, threads=threads)
     output = session.get_outputs()[0].name
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -37,6 +43,14 @@ def predict(path: str | Path, encode: Encoder, texts: Sequence[str], *, batch_si
         for row, index in enumerate(chunk):
             results[index] = values[row] if values.ndim == 2 else values[row, : lengths[row]]
     return results  # type: ignore[return-value]
+
+
+def quantizes_activations_per_batch(path: str | Path) -> bool:
+    """Whether the ONNX file quantizes activations at run time (DynamicQuantizeLinear)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return any(node.op_type == "DynamicQuantizeLinear" for node in model.graph.node)
 
 
 def classification_metric(encode: Encoder, texts: Sequence[str], gold: Sequence[str],

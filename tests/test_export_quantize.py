@@ -301,3 +301,14 @@ def test_neural_compressor_path_exports_a_small_qdq_model(fp32, tmp_path, fixtur
     assert result.size_bytes < fp32["path"].stat().st_size
     feeds = calibration[0]
     assert np.abs(_logits(result.path, feeds) - _logits(fp32["path"], feeds)).max() < 0.05
+
+
+def test_the_gate_scores_a_dynamic_int8_model_one_text_at_a_time(fp32, tmp_path):
+    from edgedistill.export.evaluate import predict, quantizes_activations_per_batch
+
+    int8 = quantize_onnx(fp32["path"], tmp_path / "int8.onnx", DynamicScheme()).path
+    assert quantizes_activations_per_batch(int8) and not quantizes_activations_per_batch(fp32["path"])
+    texts = fp32["texts"][:12]
+    alone = [predict(int8, fp32["encode"], [text])[0] for text in texts]
+    together = predict(int8, fp32["encode"], texts, batch_size=12)
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
