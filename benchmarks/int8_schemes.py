@@ -75,10 +75,13 @@ def measure_cell(cell: str, runs: Path, work: Path, rounds: int) -> dict:
     data = dev_data(spec, manifest.task, manifest.labels or None)
     bundles = {"fp32": fp32, **quantize_all(fp32, work / cell, data, preset)}
     rows: dict[str, dict] = {}
+    metric = None
     for name, bundle in bundles.items():
         print(f"  scoring: {name}", flush=True)
-        scores = {split: score_bundle(bundle, tokenizer_dir, spec, split=split)[0]
-                  for split in ("dev", "test")}
+        scores = {}
+        for split in ("dev", "test"):
+            scores[split], facts = score_bundle(bundle, tokenizer_dir, spec, split=split)
+            metric = facts["metric"]
         quantization = load_manifest(bundle).quantization or {}
         rows[name] = {**scores, "model_bytes": (bundle / "model.onnx").stat().st_size,
                       "scheme": quantization.get("scheme", quantization)}
@@ -89,7 +92,6 @@ def measure_cell(cell: str, runs: Path, work: Path, rounds: int) -> dict:
     for name, summary in bench.summary.items():
         rows[name].update(p50_ms=summary["p50_ms"], speedup_vs_fp32=summary["speedup_vs_reference"],
                           peak_rss_bytes=summary["peak_rss_bytes"])
-    metric = score_bundle(fp32, tokenizer_dir, spec, split="dev", limit=1)[1]["metric"]
     return {"cell": cell, "metric": metric, "preset": preset, "fp32_bundle": str(fp32),
             "dev_examples": len(data.texts), "bench": config.to_dict(), "rows": rows,
             "measured": time.strftime("%Y-%m-%d %H:%M")}

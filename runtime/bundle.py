@@ -59,6 +59,11 @@ class Manifest:
     packages: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path -> SHA-256
 
+    @property
+    def quantizes_per_batch(self) -> bool:
+        """Dynamic INT8: activation scales computed per batch, so a text's scores depend on its batch."""
+        return (self.quantization or {}).get("kind") == "dynamic"
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
 

@@ -132,8 +132,7 @@ class Predictor:
         self._check_outputs()
 
     def _default_batch_size(self) -> int:
-        dynamic = (self.manifest.quantization or {}).get("kind") == "dynamic"
-        return 1 if dynamic else DEFAULT_BATCH_SIZE
+        return 1 if self.manifest.quantizes_per_batch else DEFAULT_BATCH_SIZE
 
     @property
     def read_chars(self) -> int:

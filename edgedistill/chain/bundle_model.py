@@ -49,7 +49,7 @@ def score_bundle(bundle: Path, tokenizer_dir: Path, spec: dict | None = None, *,
     examples = subsample(task.split(split).examples, limit, seed)
     # one text at a time on a dynamic INT8 bundle, as the Predictor runs it: per-batch activation
     # scales would make a text's score depend on its neighbours
-    batch_size = 1 if (manifest.quantization or {}).get("kind") == "dynamic" else 64
+    batch_size = 1 if manifest.quantizes_per_batch else 64
     metrics = score_split(BundleModel(bundle, manifest), load_tokenizer(tokenizer_dir), task, split,
                           max_length=manifest.max_length, prefix=manifest.input_prefix, examples=examples,
                           batch_size=batch_size, progress=False)

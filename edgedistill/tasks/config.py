@@ -110,7 +110,7 @@ class FinetuneConfig:
 PRECISIONS = ("fp32", "bf16")
 _POSITIVE_INTS = ("batch_size", "eval_batch_size", "max_length")
 _OPTIONAL_POSITIVE_INTS = ("max_train_examples", "max_dev_examples", "max_test_examples", "threads")
-_RATES = ("learning_rate", "epochs")
+_POSITIVE_NUMBERS = ("learning_rate", "epochs")
 
 
 def check_finetune_values(config: FinetuneConfig) -> None:
@@ -125,7 +125,7 @@ def check_finetune_values(config: FinetuneConfig) -> None:
             continue
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{key} must be a whole number of at least 1, not {value!r}")
-    for key in _RATES:
+    for key in _POSITIVE_NUMBERS:
         if not number(key) or not getattr(config, key) > 0:
             raise ConfigError(f"{key} must be a number above 0, not {getattr(config, key)!r}")
     if config.head_learning_rate is not None and (not number("head_learning_rate")
