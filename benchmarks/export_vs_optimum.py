@@ -95,7 +95,7 @@ def as_bundle(onnx_file: Path, model: Path, dest: Path) -> Path:
     """Optimum's file, unchanged, with a manifest around it so the harness can load it like ours."""
     import onnxruntime as ort
 
-    from edgedistill.runtime.bundle import Manifest, hash_bundle_files
+    from edgedistill.runtime.bundle import Manifest, seal_bundle
 
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
@@ -114,8 +114,7 @@ def as_bundle(onnx_file: Path, model: Path, dest: Path) -> Path:
                         pad_token_id=config.get("pad_token_id"), input_prefix=task["text_prefix"],
                         architecture=architecture,
                         source={"model": str(model), "built_by": f"optimum ({onnx_file.name})"})
-    manifest.files = hash_bundle_files(dest, ["model.onnx", "tokenizer.json"])
-    (dest / "edgedistill.json").write_text(manifest.to_json())
+    seal_bundle(dest, manifest)
     return dest
 
 

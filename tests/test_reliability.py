@@ -421,6 +421,7 @@ REVIEWED_WRITERS = {
     "edgedistill/teachers/e5_small.py", "edgedistill/compress/tokenizer_files.py",
     "edgedistill/compress/models.py", "edgedistill/distill/teacher_cache.py", "export/bundle_writer.py",
     "export/pipeline.py",
+    "runtime/bundle.py",  # seal_bundle writes the manifest last: a bundle without a whole one is refused
     "benchmarks/export_vs_optimum.py",  # a comparison bundle, whose manifest (written last) marks it whole
     "benchmarks/results_table.py",  # a run's log, streamed as it runs; the table goes through atomic writes
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
