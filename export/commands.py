@@ -161,7 +161,6 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
       edgedistill quantize bundles/hau-fp32 --out bundles/hau-int8 --preset avx512_vnni
     """
     from edgedistill.export.gate import AccuracyGateFailed, escalation_ladder
-    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
     from edgedistill.export.pipeline import dev_data, manifest_summary, quantize_bundle
     from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.output_guard import refuse_output_over_inputs

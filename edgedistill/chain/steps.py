@@ -159,7 +159,6 @@ def export(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]
 
 def quantize(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
     from edgedistill.export.gate import escalation_ladder
-    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
     from edgedistill.export.pipeline import dev_data, quantize_bundle
     from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.runtime.bundle import load_manifest
