@@ -172,3 +172,4 @@ def tiny_model(family: str = "xlmr", head: str = "mlm", *, texts: list[str] | No
     model = classes[head].from_config(config)
     model.eval()
     return TinyModel(family, head, model, tokenizer)
+

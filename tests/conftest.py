@@ -85,7 +85,7 @@ def model_dir(tmp_path_factory, fixture_texts) -> Path:
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory, fixture_texts) -> Path:
     """A tiny sentiment classifier bundle for command-line tests."""
-    from bundles import write_tiny_bundle
+    from edgedistill.export.tiny_bundles import write_tiny_bundle
 
     folder = tmp_path_factory.mktemp("bundle") / "cls"
     write_tiny_bundle(folder, "sequence-classification", fixture_texts)

@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bundles import rewrite_manifest, write_tiny_bundle  # noqa: E402
+from bundles import rewrite_manifest  # noqa: E402
 
+from edgedistill.export.tiny_bundles import write_tiny_bundle  # noqa: E402
 from edgedistill.runtime import BundleError, Predictor  # noqa: E402
 from edgedistill.runtime.predictor import clean_text  # noqa: E402
 
