@@ -31,7 +31,7 @@ LANGUAGES = ("hau", "ibo", "kin", "swa", "yor")
 DATASETS = ("afrisenti", "sib200", "masakhaner")
 CELLS = [(dataset, "swh" if dataset == "sib200" and lang == "swa" else lang)
          for dataset in DATASETS for lang in LANGUAGES]
-# The figures DESIGN.md quotes from baselines measured by hand (2026-12-03), for comparison only.
+# The baselines measured by hand (2026-12-03, docs/tasks.md), for comparison only.
 BY_HAND = {
     "afrisenti": dict(zip(LANGUAGES, ("0.750", "0.799", "0.609", "0.482", "0.742"), strict=True)),
     "sib200": dict(zip(("hau", "ibo", "kin", "swh", "yor"), ("0.672", "0.740", "0.785", "0.739", "0.619"),

@@ -4,7 +4,7 @@ On one fine-tuned model (the AfriSenti-Hausa e5-small teacher by default) this b
 
 * optimum-fp32 / optimum-int8: `optimum-cli export onnx --task text-classification`, then
   `ORTQuantizer` with `AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)`
-  (what a user does without edgedistill; DESIGN.md's baseline);
+  (what a user does without edgedistill: the baseline in docs/export-and-quantization.md);
 * ed-fp32 / ed-int8: `edgedistill export` and `edgedistill quantize` (accuracy gate on the full dev
   split, preset for this CPU);
 * ed-trim-int8: `edgedistill trim-vocab` to the 40k pieces most frequent in Hausa, then the same

@@ -176,7 +176,8 @@ def quantize_bundle(src: Path, dest: Path, per_channel: bool) -> Path:
 
     dest.mkdir(parents=True)
     model = onnx.load(str(src / "model.onnx"))
-    # Stale shape annotations can make quantize_dynamic's shape inference fail (DESIGN.md).
+    # Stale shape annotations can make quantize_dynamic's shape inference fail
+    # (docs/export-and-quantization.md, "Facts the export code relies on").
     del model.graph.value_info[:]
     prepared = dest / "fp32-prepared.onnx"
     onnx.save(model, str(prepared))
