@@ -35,7 +35,7 @@ MAX_LENGTH = 128  # long enough that every golden sentence fits in one window
 
 
 def _data_root() -> Path:
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
 
     return data_root()
 

@@ -119,7 +119,7 @@ def as_bundle(onnx_file: Path, model: Path, dest: Path) -> Path:
 
 
 def data_root() -> Path:
-    from edgedistill.data import data_root as root
+    from edgedistill.shared_data import data_root as root
 
     return root()
 

@@ -283,7 +283,7 @@ def default_bundles(table_only: bool = False) -> dict[str, Path]:
 
 def hausa_texts(task: str, count: int) -> list[str]:
     """The first ``count`` Hausa test (then dev) sentences of SIB-200 or MasakhaNER 2.0."""
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
     from edgedistill.tasks.readers import read_conll, read_sib200
 
     texts: list[str] = []

@@ -57,7 +57,7 @@ def build_variants(work: Path, score_batches: int) -> dict[str, dict]:
     from edgedistill.compress.importance import compute_importance, text_batches
     from edgedistill.compress.models import load_model, save_model
     from edgedistill.compress.pruning import PruneConfig, StructuredPruner, prune_ffn, prune_heads
-    from edgedistill.data import raw_sentences
+    from edgedistill.shared_data import raw_sentences
 
     loaded = load_model("e5-small")
     full = loaded.model

@@ -52,7 +52,7 @@ from pathlib import Path
 
 from edgedistill.atomic import atomic_save_figure, atomic_write_text
 from edgedistill.benchmarks.teacher_baselines import CAPPED_COMMON, CAPPED_PER_DATASET, CELLS, Cell
-from edgedistill.data import RAW_TEXT_ALIASES
+from edgedistill.shared_data import RAW_TEXT_ALIASES
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

@@ -49,7 +49,7 @@ from edgedistill.benchmarks.results_table import (
 )
 from edgedistill.benchmarks.teacher_baselines import CELLS as TEACHER_CELLS
 from edgedistill.benchmarks.teacher_baselines import Cell, load_results
-from edgedistill.data import RAW_TEXT_ALIASES
+from edgedistill.shared_data import RAW_TEXT_ALIASES
 from edgedistill.teachers import cache_root
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def teacher_cell(cell: Cell) -> Cell:
 @functools.cache
 def raw_transfer_size(language: str) -> int:
     """Raw sentences "default-raw" adds (before the few equal to a dev or test text are dropped)."""
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     count = 0
     for split in ("train", "dev", "test"):

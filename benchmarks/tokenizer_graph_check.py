@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tokenizer_graph_e5.md")
     args = parser.parse_args()
     command = "python " + shlex.join([str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
     from edgedistill.teachers import builtin_teacher_dir
 
     tokenizer_json = args.tokenizer or builtin_teacher_dir("e5-small") / "tokenizer.json"

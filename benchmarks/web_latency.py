@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from edgedistill.atomic import atomic_write_bytes, atomic_write_text
-from edgedistill.data import data_root
 from edgedistill.headless import HeadlessChromium
 from edgedistill.runtime import Predictor
+from edgedistill.shared_data import data_root
 from edgedistill.tasks.readers import read_conll, read_sib200
 from edgedistill.teachers import cache_root
 from edgedistill.web_demo import WEB_DIR, bundle_files, check_web_dir, make_server, server_url

@@ -750,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "texts":
             if args.data is None:
-                from edgedistill.data import data_root
+                from edgedistill.shared_data import data_root
 
                 args.data = data_root()
             picks = select_texts(args.data)

@@ -207,7 +207,7 @@ def _check_task(spec: dict[str, Any]) -> None:
     from edgedistill.tasks import DataSpec, load_task
 
     if spec.get("dataset") in BUILTIN_DATASETS:
-        from edgedistill.data import data_root
+        from edgedistill.shared_data import data_root
 
         data_root()  # one sentence naming $EDGEDISTILL_DATA and ../shared/data when neither is there
     try:
@@ -222,7 +222,7 @@ def _check_task(spec: dict[str, Any]) -> None:
 
 def _raw_text_problem(language: str) -> str | None:
     """Why there is no raw text for ``language`` (None when there is)."""
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     try:
         return None if raw_sentences(language, limit=1) else f"the raw text of {language!r} is empty"

@@ -142,7 +142,7 @@ def _raw_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: i
 
 
 def _raw_texts(raw: RawTextConfig) -> tuple[list[str], str]:
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     if raw.file:
         from pathlib import Path
