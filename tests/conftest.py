@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ for _noisy in ("torchao", "torch.utils._pytree"):
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# The studies (benchmarks/studies/*.py) are scripts, not an installed package: Python runs one with its
+# folder first on sys.path, which is how they import each other. The tests import them the same way.
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks" / "studies"))
 
 
 @pytest.fixture(scope="session")

@@ -161,8 +161,8 @@ def test_report_plot_and_model_card_quote_the_results_files(first):
 
 
 def test_the_results_table_takes_its_numbers_from_the_runs(first, recipe, tmp_path):
-    from edgedistill.benchmarks.results_table import write_table
-    from edgedistill.benchmarks.teacher_baselines import Cell
+    from results_table import write_table
+    from teacher_baselines import Cell
 
     cell = Cell("afrisenti", "hau")
     shutil.copytree(first[0], tmp_path / "runs" / "comet-afrisenti-hau")
@@ -186,8 +186,8 @@ def test_the_results_table_takes_its_numbers_from_the_runs(first, recipe, tmp_pa
 
 def test_a_run_counts_from_its_record_once_its_folder_is_gone_until_its_settings_change(first, recipe,
                                                                                           tmp_path):
-    from edgedistill.benchmarks.results_table import write_table
-    from edgedistill.benchmarks.teacher_baselines import Cell
+    from results_table import write_table
+    from teacher_baselines import Cell
 
     cell, runs, out = Cell("afrisenti", "hau"), tmp_path / "runs", tmp_path / "table"
     shutil.copytree(first[0], runs / "comet-afrisenti-hau")
@@ -208,8 +208,8 @@ def test_a_run_counts_from_its_record_once_its_folder_is_gone_until_its_settings
 
 
 def test_a_student_taught_by_another_teacher_gets_its_own_teacher_row(tmp_path):
-    from edgedistill.benchmarks.results_table import write_record, write_table
-    from edgedistill.benchmarks.teacher_baselines import Cell
+    from results_table import write_record, write_table
+    from teacher_baselines import Cell
 
     cell, records = Cell("sib200", "yor"), tmp_path / "table" / "chain_runs"
 
@@ -233,7 +233,7 @@ def test_a_student_taught_by_another_teacher_gets_its_own_teacher_row(tmp_path):
 
 
 def test_teacher_baselines_read_a_cell_from_its_copy_once_its_folder_is_gone(tmp_path):
-    from edgedistill.benchmarks.teacher_baselines import load_results
+    from teacher_baselines import load_results
 
     runs, records = tmp_path / "teachers", tmp_path / "teacher_runs"
     (runs / "sib200-yor").mkdir(parents=True)
@@ -392,8 +392,8 @@ def test_missing_data_names_where_it_was_looked_for(recipe, tmp_path, monkeypatc
 
 @pytest.mark.parametrize("which", ["results", "shipping"])
 def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path, which):
-    from edgedistill.benchmarks.teacher_baselines import Cell
-    from edgedistill.benchmarks.vocab_sweep import TABLES, sized_config
+    from teacher_baselines import Cell
+    from vocab_sweep import TABLES, sized_config
 
     cell = Cell("sib200", "swh")
     for student in TABLES[which].students:
@@ -408,7 +408,7 @@ def test_the_vocabulary_sweep_changes_only_the_trim_size(tmp_path, which):
 
 
 def test_the_vocabulary_sweep_refuses_a_student_of_another_table(capsys):
-    from edgedistill.benchmarks.vocab_sweep import main
+    from vocab_sweep import main
 
     with pytest.raises(SystemExit) as stop:
         main(["--table", "shipping", "--student", "comet", "--cell", "masakhaner-hau"])

@@ -422,8 +422,10 @@ REVIEWED_WRITERS = {
     "edgedistill/compress/models.py", "edgedistill/distill/teacher_cache.py", "export/bundle_writer.py",
     "export/pipeline.py",
     "runtime/bundle.py",  # seal_bundle writes the manifest last: a bundle without a whole one is refused
-    "benchmarks/export_vs_optimum.py",  # a comparison bundle, whose manifest (written last) marks it whole
-    "benchmarks/results_table.py",  # a run's log, streamed as it runs; the table goes through atomic writes
+    # a comparison bundle, whose manifest (written last) marks it whole
+    "benchmarks/studies/export_vs_optimum.py",
+    # a run's log, streamed as it runs; the table goes through atomic writes
+    "benchmarks/studies/results_table.py",
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
     "edgedistill/chain/stages.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
     "edgedistill/baselines/train.py",  # model and results.json inside atomic_directory's temporary folder

@@ -10,8 +10,8 @@ import pytest
 @pytest.fixture
 def table(data_dir, tmp_path, monkeypatch):
     """shipping_table's records in tmp_path: baselines of two cells, a teacher and a student run of one."""
-    from edgedistill.benchmarks import shipping_table as st
-    from edgedistill.benchmarks.results_table import write_record
+    import shipping_table as st
+    from results_table import write_record
 
     baselines = {("sib200", "yor"): 0.70, ("sib200", "hau"): 0.80}
     teachers = {"sib200-yor": 0.75}  # sib200-hau has no teacher yet

@@ -72,3 +72,10 @@ def test_nothing_outside_tests_reaches_into_tests():
     for path in _sources_outside_tests():
         text = path.read_text()
         assert not helper_import.search(text) and not tests_on_path.search(text), path
+
+
+def test_the_installed_harness_never_imports_the_chain():
+    """edgedistill.benchmarks (benchmarks/*.py) measures models and bundles; the studies that run the
+    chain are scripts in benchmarks/studies/, outside the installed package."""
+    for path in (PROJECT_ROOT / "benchmarks").glob("*.py"):
+        assert not _imports("edgedistill.chain").search(path.read_text()), path

@@ -14,7 +14,7 @@ and reports: max |logit| difference of the FP32 ONNX vs PyTorch over the whole d
 macro-F1 of every variant; file sizes; and latency/RSS/cold start from the project's harness (each
 variant in its own process, rounds interleaved, ratios taken within a round against optimum-int8).
 
-    python benchmarks/export_vs_optimum.py --model runs/teachers/afrisenti-hau \
+    python benchmarks/studies/export_vs_optimum.py --model runs/teachers/afrisenti-hau \
         --out benchmarks/results/export_vs_optimum.md
 
 The results file starts with the command that produced it. Artifacts go to --work (ignored by git).
@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from study_paths import ROOT
 
 from edgedistill.atomic import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REFERENCE = "optimum-int8"
 

@@ -1,17 +1,18 @@
 """The table of issue 16: per cell, the baseline, the full-data teacher and the default student.
 
-    .venv/bin/python benchmarks/shipping_table.py                    # make missing runs, write the table
-    .venv/bin/python benchmarks/shipping_table.py --only sib200-hau sib200-yor   # these cells, this order
-    .venv/bin/python benchmarks/shipping_table.py --students default default-kl  # candidates to compare
-    .venv/bin/python benchmarks/shipping_table.py --table-only
+    .venv/bin/python benchmarks/studies/shipping_table.py                     # make missing runs, write table
+    .venv/bin/python benchmarks/studies/shipping_table.py --only sib200-hau sib200-yor   # cells, in order
+    .venv/bin/python benchmarks/studies/shipping_table.py --students default default-kl  # candidates
+    .venv/bin/python benchmarks/studies/shipping_table.py --table-only
 
 A run is one `edgedistill run` of a student recipe on one cell, distilled from that cell's teacher
-made by benchmarks/teacher_baselines.py (the whole training split, word embeddings trained). A cell
+made by benchmarks/studies/teacher_baselines.py (the whole training split, word embeddings trained). A cell
 whose teacher is not there yet is listed as waiting for it; nothing fine-tunes a teacher here. Runs
 live outside the work tree (--runs, default ~/.cache/edgedistill/runs/students) so that an interrupted
 one resumes in a later session, and each finished run leaves a record in
 benchmarks/results/shipping_runs/ (its rows and a settings key), from which the table regenerates in a
-fresh clone. The baseline rows are benchmarks/baselines.py's records, scored on the same test examples.
+fresh clone. The baseline rows are benchmarks/studies/baselines.py's records, scored on the same test
+examples.
 
 The students (STUDENTS below) all start from every other layer of their teacher (6 of 12 layers,
 384 hidden, the teacher's own heads and FFN), learn from the teacher's outputs on the whole training
@@ -35,9 +36,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from edgedistill.atomic import atomic_write_text
-from edgedistill.baselines import load_baseline_record
-from edgedistill.benchmarks.results_table import (
+from results_table import (
     TABLE_CELLS,
     TEACHER,
     TRIM,
@@ -47,14 +46,16 @@ from edgedistill.benchmarks.results_table import (
     run_rows,
     settings_key,
 )
-from edgedistill.benchmarks.teacher_baselines import CELLS as TEACHER_CELLS
-from edgedistill.benchmarks.teacher_baselines import Cell, load_results
+from study_paths import RESULTS, ROOT
+from teacher_baselines import CELLS as TEACHER_CELLS
+from teacher_baselines import Cell, load_results
+
+from edgedistill.atomic import atomic_write_text
+from edgedistill.baselines import load_baseline_record
 from edgedistill.shared_data import RAW_TEXT_ALIASES
 from edgedistill.teachers import cache_root
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-COMMAND = ".venv/bin/python benchmarks/shipping_table.py"
+COMMAND = ".venv/bin/python benchmarks/studies/shipping_table.py"
 RECORDS = RESULTS / "shipping_runs"
 EXAMPLES_SEEN = 12_000  # at least this many training examples per run: 375 steps at batch 32
 
@@ -89,7 +90,7 @@ def train_size(cell: Cell) -> int:
 
 
 def teacher_cell(cell: Cell) -> Cell:
-    """The teacher's cell of benchmarks/teacher_baselines.py: its fine-tuning settings."""
+    """The teacher's cell of benchmarks/studies/teacher_baselines.py: its fine-tuning settings."""
     return next(c for c in TEACHER_CELLS if c.name == cell.name)
 
 
@@ -144,7 +145,7 @@ def make_runs(cells: list[Cell], students: list[str], runs: Path, teachers: Path
     for cell in cells:
         if not (teachers / cell.name / "results.json").is_file():
             print(f"[{cell.name}] no teacher in {teachers / cell.name} yet; run "
-                  f"benchmarks/teacher_baselines.py --only {cell.name} first", flush=True)
+                  f"benchmarks/studies/teacher_baselines.py --only {cell.name} first", flush=True)
             continue
         for student in students:
             key = record_key(student, cell)
@@ -242,8 +243,9 @@ def render(rows: list[dict], missing: list[str], students: list[str]) -> str:
              f"Produced by `{COMMAND}` from the runs' records in shipping_runs/ and the baselines' records "
              "in baselines/; regenerate, never edit. Task metric on the whole test split: macro-F1 "
              "(AfriSenti, SIB-200) or entity F1 (MasakhaNER). Baseline: TF-IDF + logistic regression or a "
-             "CRF (benchmarks/baselines.py). Teacher: multilingual-e5-small (4-bit weights dequantized) "
-             "fine-tuned on the whole training split (benchmarks/teacher_baselines.py). Students: see the "
+             "CRF (benchmarks/studies/baselines.py). Teacher: multilingual-e5-small (4-bit weights "
+             "dequantized) fine-tuned on the whole training split (benchmarks/studies/teacher_baselines.py). "
+             "Students: see the "
              "script's header. Latency and RSS ratios are against the teacher in PyTorch FP32 in the same "
              "benchmark run (seq 128, batch 1, one thread); the baseline's latency is its own per-text "
              "median.", "",
