@@ -68,21 +68,38 @@ def score_split(model, tokenizer, task: Task, split: str, *, max_length: int, pr
     description = f"{task.name} {split}" if progress else ""
     if task.kind == SIMILARITY:
         return _score_similarity(model, tokenizer, examples, max_length, prefix, batch_size, description)
+    gold, predicted, truncated = _predict(model, tokenizer, task, examples, max_length, prefix, batch_size,
+                                          description)
+    if task.kind == SEQUENCE:
+        return classification_metrics(gold, predicted, task.labels)
+    metrics = tagging_metrics(gold, predicted, entities=is_bio(task.labels))
+    metrics["words_cut_by_max_length"] = truncated
+    return metrics
+
+
+def predict_split(model, tokenizer, task: Task, split: str, *, max_length: int, prefix: str = "",
+                  batch_size: int = 64, examples: list | None = None) -> tuple[list, list]:
+    """Gold and predicted labels of one split: a label per text, or a tag list per sentence (per word),
+    the very predictions score_split scores (for paired comparisons of two models on the same examples)."""
+    examples = task.split(split).examples if examples is None else examples
+    gold, predicted, _ = _predict(model, tokenizer, task, examples, max_length, prefix, batch_size, "")
+    return gold, predicted
+
+
+def _predict(model, tokenizer, task: Task, examples: list, max_length: int, prefix: str, batch_size: int,
+             description: str) -> tuple[list, list, int]:
     id2label = dict(enumerate(task.labels))
     collator = collator_for(task.kind, tokenizer)
     if task.kind == SEQUENCE:
         encoded = encode_text_examples(examples, tokenizer, None, max_length, prefix)
         logits = model_outputs(model, encoded.features, collator, batch_size, description)
-        predicted = [id2label[int(row.argmax())] for row in logits]
-        return classification_metrics([e.label for e in examples], predicted, task.labels)
+        return [e.label for e in examples], [id2label[int(row.argmax())] for row in logits], 0
     encoded = encode_token_examples(examples, tokenizer, task.label2id, max_length, prefix)
     logits = model_outputs(model, encoded.features, collator, batch_size, description)
     predicted = words_from_predictions([f["labels"] for f in encoded.features],
                                        [row.argmax(-1) for row in logits], encoded.kept_words,
                                        [len(e.tokens) for e in examples], id2label)
-    metrics = tagging_metrics([list(e.tags) for e in examples], predicted, entities=is_bio(task.labels))
-    metrics["words_cut_by_max_length"] = encoded.truncated_words
-    return metrics
+    return [list(e.tags) for e in examples], predicted, encoded.truncated_words
 
 
 def _score_similarity(model, tokenizer, examples, max_length, prefix, batch_size, description) -> dict:
