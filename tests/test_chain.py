@@ -14,7 +14,7 @@ pytest.importorskip("onnx")
 
 from edgedistill.chain.plan import apply_language  # noqa: E402
 from edgedistill.chain.run import resolve_recipe, run_chain  # noqa: E402
-from edgedistill.chain.stages import RECORD_FILE, WORK_FOLDER  # noqa: E402
+from edgedistill.chain.runner import RECORD_FILE, WORK_FOLDER  # noqa: E402
 
 STAGES = ["01-teacher", "02-distill", "03-trim-vocab", "04-export", "05-quantize", "06-evaluate",
           "07-baseline", "08-bench", "09-report"]

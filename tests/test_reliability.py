@@ -424,7 +424,7 @@ REVIEWED_WRITERS = {
     "benchmarks/export_vs_optimum.py",  # a comparison bundle, whose manifest (written last) marks it whole
     "benchmarks/results_table.py",  # a run's log, streamed as it runs; the table goes through atomic writes
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
-    "edgedistill/chain/stages.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
+    "edgedistill/chain/runner.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
     "edgedistill/baselines/train.py",  # model and results.json inside atomic_directory's temporary folder
 }
 

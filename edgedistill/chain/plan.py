@@ -19,7 +19,7 @@ from typing import Any
 
 from edgedistill.atomic import read_json
 from edgedistill.chain import steps
-from edgedistill.chain.stages import Stage
+from edgedistill.chain.runner import Stage
 from edgedistill.chain.steps import ChainError
 from edgedistill.distill.config import COMPRESS_STEP_CONFIGS, TEXT_SOURCE_KEYS, DistillConfig
 from edgedistill.output_guard import DATA_PATH_KEYS, data_paths, refuse_output_over_inputs

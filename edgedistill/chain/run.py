@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.chain.plan import ChainOptions, apply_language, build_stages, with_task_data
-from edgedistill.chain.stages import Log, StageRecord, describe, run_stages
+from edgedistill.chain.runner import Log, StageRecord, describe, run_stages
 from edgedistill.distill.config import DistillConfig
 
 DEFAULT_RUNS = Path("runs/chain")

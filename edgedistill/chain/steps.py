@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.atomic import read_json
-from edgedistill.chain.stages import StageRecord
+from edgedistill.chain.runner import StageRecord
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.task import TASK_FILE
 
