@@ -76,7 +76,7 @@ TABLES = {
 
 def sized_config(student: str, cell, teachers: Path, size: int, table: str = "results"):
     """The recipe of ``student`` on ``cell`` in ``table`` with its vocabulary trimmed to ``size``."""
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     config = TABLES[table].config(student, cell, teachers)
     steps = [step.step for step in config.next]
