@@ -141,20 +141,21 @@ class DistillStep:
 
 @dataclass
 class FinetuneStep:
-    """Fine-tune the model on a task (edgedistill.tasks): ``options`` are FinetuneConfig keys; ``data``
-    (DataSpec keys) defaults to the recipe's task."""
+    """Fine-tune the model on a task (edgedistill.tasks): ``options`` are FinetuneConfig keys as written,
+    checked here; their ``data`` table (DataSpec keys) defaults to the task the model was trained on.
+    The plan completes them into the stage's FinetuneConfig once that task is known."""
 
     name: ClassVar[str] = "finetune"
     description: ClassVar[str] = "fine-tune the result on a task (edgedistill.tasks)"
 
     options: dict[str, Any]
-    data: DataSpec | None
 
     @classmethod
     def parse(cls, options: dict[str, Any], where: str, recipe: Any = None, index: int = 0) -> FinetuneStep:
         check_finetune_options(options, where, allowed_extra=("data",))
-        data = options.get("data")
-        return cls(dict(options), DataSpec.from_dict(data, where=f"{where}.data") if data else None)
+        if options.get("data"):
+            DataSpec.from_dict(options["data"], where=f"{where}.data")
+        return cls(dict(options))
 
 
 # ---------------------------------------------------------------- delivery

@@ -169,7 +169,7 @@ def _add_next_steps(plan: _Plan, recipe: Recipe, task: dict | None) -> dict | No
 
 
 def _add_delivery(plan: _Plan, recipe: Recipe, task: dict | None) -> None:
-    export, quantize, bench = recipe.export.export, recipe.export.quantize, recipe.bench.config
+    export, quantize, bench = recipe.export_step.export, recipe.export_step.quantize, recipe.bench_step.config
     teacher, student = plan.stages[0].name, plan.last_model
     plan.add("export", "export ONNX FP32", functools.partial(steps.export, export, student),
              {"source": student, "options": export})

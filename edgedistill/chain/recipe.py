@@ -57,12 +57,12 @@ class Recipe(DistillConfig):
             step.kind = STEP_KINDS[step.step].parse(step.options, f"next[{index}]", self, index)
 
     @property
-    def export(self) -> ExportStep:
+    def export_step(self) -> ExportStep:
         """The options of the export and quantize stages: the last export step's, else the defaults."""
         return next((s.kind for s in reversed(self.next) if s.step == "export"), ExportStep())
 
     @property
-    def bench(self) -> BenchStep:
+    def bench_step(self) -> BenchStep:
         """The options of the bench stage: the last bench step's, else the chain's defaults."""
         return next((s.kind for s in reversed(self.next) if s.step == "bench"), BenchStep())
 
