@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgedistill.cli import main
-from edgedistill.compress.config import ConfigError
 from edgedistill.compress.hidden import HiddenReduceConfig
 from edgedistill.compress.pruning import PruneConfig
 from edgedistill.compress.vocab import VocabTrimConfig
+from edgedistill.config import ConfigError
 
 vocab_configs = st.builds(
     VocabTrimConfig,

@@ -314,9 +314,10 @@ def test_bytes_that_are_not_utf8_get_a_prediction(bundle, tmp_path):
      "the overridden config: training.learning_rate must be > 0, got -1.0"),
     (["distill", "{tmp}/absent.toml"], "recipe file {tmp}/absent.toml does not exist"),
     (["distill", "{tmp}/broken.toml"], "{tmp}/broken.toml is not valid TOML"),
-    (["finetune", "--config", "{tmp}/unknown-key.toml"], "unknown key 'epochz' in {tmp}/unknown-key.toml"),
+    (["finetune", "--config", "{tmp}/unknown-key.toml"],
+     "{tmp}/unknown-key.toml: unknown key 'epochz'; known"),
     (["prune", "{model}", "{tmp}/out", "--config", "{tmp}/unknown-key.toml", "--ffn", "8"],
-     "{tmp}/unknown-key.toml has unknown key(s) data, epochz, output_dir for PruneConfig"),
+     "{tmp}/unknown-key.toml: unknown key 'data'; known keys: batch_size, batches, ffn_size"),
     (["trim-vocab", "{model}", "{tmp}/out", "--size", "5000", "--lang", "hau"],
      "target size 5,000 is larger than the vocabulary"),
 ])
@@ -427,7 +428,7 @@ REVIEWED_WRITERS = {
     # a run's log, streamed as it runs; the table goes through atomic writes
     "benchmarks/studies/results_table.py",
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
-    "edgedistill/chain/stages.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
+    "edgedistill/chain/runner.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
     "edgedistill/baselines/train.py",  # model and results.json inside atomic_directory's temporary folder
 }
 

@@ -212,7 +212,7 @@ def load_facts(out: Path, config) -> RunFacts:
     """The facts.json of the run in ``out``; a run made with other settings than ``config``'s does not
     count."""
     from edgedistill.chain.plan import ChainOptions, build_stages
-    from edgedistill.chain.stages import finished
+    from edgedistill.chain.runner import finished
 
     stages = build_stages(config, ChainOptions(out=out))
     if finished(stages, out):

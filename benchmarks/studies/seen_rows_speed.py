@@ -35,7 +35,7 @@ def measure(student: str, cell_name: str, mode: str, steps: int, teachers: Path)
     from results_table import TABLE_CELLS, cell_config
 
     import edgedistill.distill.run as distill_run
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     cell = next(c for c in TABLE_CELLS if c.name == cell_name)
     if not (teachers / cell.name).is_dir():

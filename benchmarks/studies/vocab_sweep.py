@@ -79,7 +79,7 @@ TABLES = {
 
 def sized_config(student: str, cell, teachers: Path, size: int, table: str = "results"):
     """The recipe of ``student`` on ``cell`` in ``table`` with its vocabulary trimmed to ``size``."""
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     config = TABLES[table].config(student, cell, teachers)
     steps = [step.step for step in config.next]
@@ -89,7 +89,7 @@ def sized_config(student: str, cell, teachers: Path, size: int, table: str = "re
 def run_size(table: str, student: str, cell, size: int, runs: Path, sweeps: Path, teachers: Path) -> Path:
     from edgedistill.chain.plan import ChainOptions, build_stages
     from edgedistill.chain.run import run_chain
-    from edgedistill.chain.stages import finished
+    from edgedistill.chain.runner import finished
 
     config = sized_config(student, cell, teachers, size, table)
     source, out = run_dir(runs, student, cell), sweeps / f"{student}-{cell.name}-{size}"
