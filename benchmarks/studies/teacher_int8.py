@@ -57,6 +57,7 @@ def edgedistill(*args: str) -> None:
 
 def task_texts(teacher: Path, out: Path) -> Path:
     """The task's training texts as the model reads them (prefix included), one a line."""
+    from edgedistill.atomic import atomic_write_text
     from edgedistill.tasks import DataSpec, load_task
 
     info = json.loads((teacher / "edgedistill-task.json").read_text(encoding="utf-8"))
@@ -64,7 +65,7 @@ def task_texts(teacher: Path, out: Path) -> Path:
     prefix = info.get("text_prefix") or ""
     lines = [prefix + (" ".join(e.tokens) if hasattr(e, "tokens") else e.text).replace("\n", " ")
              for e in task.split("train").examples]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
