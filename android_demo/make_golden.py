@@ -1,7 +1,7 @@
 """Write the golden files the Android core's JVM tests compare against.
 
-Builds two tiny bundles (tests/bundles.py: a 2-layer XLM-R-style encoder with a SentencePiece
-tokenizer trained on real text; sequence and token classification), runs real sentences from
+Builds two tiny bundles (edgedistill.export.tiny_bundles: a 2-layer XLM-R-style encoder with
+a SentencePiece tokenizer trained on real text; sequence and token classification), runs real sentences from
 ../shared/data (AfriSenti tweets, MasakhaNER 2.0 sentences) through the Python runtime
 (edgedistill.runtime.Predictor), and records, per sentence, the model's raw logits, the tokens'
 words and code-point spans, and what the runtime answered. The Java core is fed the same logits
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -36,7 +35,7 @@ MAX_LENGTH = 128  # long enough that every golden sentence fits in one window
 
 
 def _data_root() -> Path:
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
 
     return data_root()
 
@@ -83,9 +82,7 @@ def masakhaner_sentences(per_language: int = 1) -> list[tuple[str, str]]:
 
 def build_bundles(workdir: Path) -> dict[str, Path]:
     """The two tiny bundles, written under ``workdir``."""
-    sys.path.insert(0, str(ROOT / "tests"))
-    from bundles import write_tiny_bundle
-
+    from edgedistill.export.tiny_bundles import write_tiny_bundle
     from edgedistill.fixtures import fixture_texts
 
     texts = fixture_texts()
@@ -114,8 +111,8 @@ def classification_cases(bundle: Path, sentences: list[tuple[str, str]]) -> list
     predictor = Predictor(bundle)
     cases = []
     for source, text in sentences:
-        [encoding] = predictor._encode([text])
-        [logits] = predictor._run([predictor._truncated(encoding)])
+        [(_, encoding)] = predictor.windows(text)
+        [logits] = predictor.raw_outputs([encoding])
         [result] = predictor.classify([text])
         cases.append({"source": source, "text": text, "logits": [_floats(logits)],
                       "expected": {"label": result.label, "score": result.score,
@@ -132,11 +129,11 @@ def tagging_cases(bundle: Path, sentences: list[tuple[str, str]]) -> list[dict]:
     graph_tokenizer = _graph_tokenizer(bundle / "tokenizer.json")
     cases = []
     for source, text in sentences:
-        windows = predictor._windows(predictor._encode([text])[0])
+        windows = predictor.windows(text)
         if len(windows) != 1:  # the Android graph truncates where the runtime windows: not comparable
             continue
         [(_, window)] = windows
-        [logits] = predictor._run([window])
+        [logits] = predictor.raw_outputs([window])
         content = [i for i, special in enumerate(window.special_tokens_mask) if not special]
         ids = [window.ids[i] for i in content]
         words = [-1 if window.word_ids[i] is None else window.word_ids[i] for i in content]

@@ -8,22 +8,23 @@ from pathlib import Path
 
 import click
 
+from edgedistill.benchmarks.runner import BenchConfig
 from edgedistill.cli_support import AliasedOption
 
 
 @click.command()
 @click.argument("variants", nargs=-1, required=True)
 @click.option("--max-length", "seq_len", cls=AliasedOption, aliases=["--seq"], type=click.IntRange(min=4),
-              default=128, show_default=True,
+              default=BenchConfig.seq_len, show_default=True,
               help="Sequence length in tokens (special tokens included): every input is this long.")
 @click.option("--batch-size", "batch_size", cls=AliasedOption, aliases=["--batch"],
-              type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              type=click.IntRange(min=1), default=BenchConfig.batch_size, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=BenchConfig.threads, show_default=True,
               help="Intra-op threads for PyTorch and ONNX Runtime alike.")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=BenchConfig.rounds, show_default=True,
               help="Interleaved rounds; each (round, variant) runs in a fresh process.")
-@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
-@click.option("--iterations", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=0), default=BenchConfig.warmup, show_default=True)
+@click.option("--iterations", type=click.IntRange(min=1), default=BenchConfig.iterations, show_default=True)
 @click.option("--reference", help="Variant the ratios are taken against (default: the first).")
 @click.option("--runtime-only", is_flag=True,
               help="Accept only ONNX bundles, so it runs on the base install (e.g. a Pi).")
@@ -45,7 +46,7 @@ def bench(variants: tuple[str, ...], seq_len: int, batch_size: int, threads: int
       ts=export/model.pt          TorchScript (tokenizer.json beside it)
     """
     from edgedistill.benchmarks.report import write_report
-    from edgedistill.benchmarks.runner import BenchConfig, BenchError, run_benchmark
+    from edgedistill.benchmarks.runner import BenchError, run_benchmark
     from edgedistill.benchmarks.variants import VariantError, parse_variant
     from edgedistill.env import environment_report
 

@@ -10,14 +10,20 @@ import json
 import statistics
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from edgedistill.benchmarks.flops import forward_flops
-from edgedistill.benchmarks.variants import VariantSpec
+from edgedistill.config import Config, ConfigError, check_positive_or_none
+
+if TYPE_CHECKING:  # numpy stays out of the CLI's start, which reads BenchConfig's defaults
+    from edgedistill.benchmarks.variants import VariantSpec
 
 
 @dataclass
-class BenchConfig:
+class BenchConfig(Config):
+    """How the variants are measured; the defaults are `edgedistill bench`'s."""
+
     seq_len: int = 128
     batch_size: int = 1
     threads: int = 1
@@ -26,8 +32,15 @@ class BenchConfig:
     iterations: int = 30
     reference: str | None = None  # variant name the ratios are taken against (default: first)
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def validate(self) -> None:
+        for name in ("seq_len", "batch_size", "threads", "rounds", "iterations"):
+            check_positive_or_none(getattr(self, name), name)
+        if self.warmup < 0:
+            raise ConfigError(f"warmup must be 0 or more, got {self.warmup}")
+
+
+# `edgedistill run` benches four variants at the end of a long chain: fewer and shorter rounds.
+CHAIN_BENCH = BenchConfig(rounds=2, warmup=3, iterations=20)
 
 
 @dataclass

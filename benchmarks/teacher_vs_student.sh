@@ -4,8 +4,8 @@
 #   benchmarks/teacher_vs_student.sh [TEACHER_DIR] [STUDENT_DIR]
 #
 # TEACHER_DIR: the e5-small teacher fine-tuned on AfriSenti Hausa (default runs/teachers/afrisenti-hau,
-# written by benchmarks/teacher_baselines.py). STUDENT_DIR: a comet-shaped student (6L/256H/8 heads/
-# FFN 1024); by default an untrained one of that shape is built (benchmarks/comet_shape.py), which is
+# written by benchmarks/studies/teacher_baselines.py). STUDENT_DIR: a comet-shaped student (6L/256H/8 heads/
+# FFN 1024); by default an untrained one of that shape is built (benchmarks/studies/comet_shape.py), which is
 # enough for speed, memory and size, and its accuracy is not reported. The student's vocabulary is
 # trimmed to the 40k tokens most frequent in Hausa text, then both models are exported to FP32 bundles
 # and quantized to INT8 behind the accuracy gate, and all variants run interleaved in one benchmark:
@@ -19,11 +19,11 @@ TEACHER=${1:-runs/teachers/afrisenti-hau}
 STUDENT=${2:-}
 WORK=runs/teacher-vs-student
 BIN=.venv/bin
-[ -d "$TEACHER" ] || { echo "no teacher at $TEACHER: run benchmarks/teacher_baselines.py first" >&2; exit 1; }
+[ -d "$TEACHER" ] || { echo "no teacher at $TEACHER: run benchmarks/studies/teacher_baselines.py first" >&2; exit 1; }
 mkdir -p "$WORK"
 if [ -z "$STUDENT" ]; then
   STUDENT=$WORK/student-shape
-  [ -d "$STUDENT" ] || "$BIN/python" benchmarks/comet_shape.py "$TEACHER" "$STUDENT"
+  [ -d "$STUDENT" ] || "$BIN/python" benchmarks/studies/comet_shape.py "$TEACHER" "$STUDENT"
 fi
 QUANTIZE=(--data afrisenti --language hau --dev-limit 400 --overwrite --report)
 if [ ! -d "$WORK/student-40k" ]; then

@@ -66,7 +66,7 @@ def parse_variant(text: str) -> VariantSpec:
 def benchmark_text() -> str:
     """Real Hausa text from the data folder when present, else a built-in Hausa paragraph."""
     try:
-        from edgedistill.data import raw_sentences
+        from edgedistill.shared_data import raw_sentences
 
         return " ".join(raw_sentences("hau", limit=60, split="dev"))
     except Exception:  # noqa: BLE001 - any missing data just means the fallback text

@@ -20,7 +20,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.data import raw_sentences
+from edgedistill.shared_data import raw_sentences
 
 FAMILIES = ("xlmr", "bert", "bpe")
 HEADS = ("base", "mlm", "sequence-classification", "token-classification")
@@ -172,3 +172,4 @@ def tiny_model(family: str = "xlmr", head: str = "mlm", *, texts: list[str] | No
     model = classes[head].from_config(config)
     model.eval()
     return TinyModel(family, head, model, tokenizer)
+

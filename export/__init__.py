@@ -11,7 +11,8 @@ imports torch, onnx or onnxruntime only when used.
     from edgedistill.export.onnx_export import export_onnx          # model -> validated ONNX file
     from edgedistill.export.quantize import DynamicScheme, StaticScheme, quantize_onnx
     from edgedistill.export.gate import escalation_ladder, run_accuracy_gate
-    from edgedistill.export.inc import NeuralCompressorScheme, quantize_with_neural_compressor
+    from edgedistill.export.quantize import NeuralCompressorScheme
+    from edgedistill.export.neural_compressor import quantize_with_neural_compressor
     from edgedistill.export.torchscript import export_torchscript
     from edgedistill.export.ort_format import convert_to_ort
     from edgedistill.export.tokenizer_graph import string_input_model, check_tokenizer_graph

@@ -20,7 +20,7 @@ import numpy as np
 
 from edgedistill.atomic import atomic_directory
 from edgedistill.export.errors import ExportError
-from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, hash_bundle_files, load_manifest
+from edgedistill.runtime.bundle import Manifest, load_manifest, seal_bundle
 
 PACKAGES = ("edgedistill", "torch", "transformers", "optimum-onnx", "onnx", "onnxruntime",
             "onnxruntime-extensions", "neural-compressor", "tokenizers")
@@ -77,12 +77,8 @@ def copy_hf_files(source: Path, directory: Path) -> None:
 
 def finish_bundle(directory: Path, manifest: Manifest) -> Manifest:
     """Hash every file, write the manifest, and check the bundle with the runtime."""
-    names = sorted(str(p.relative_to(directory)) for p in directory.rglob("*")
-                   if p.is_file() and p.name != MANIFEST_NAME)
-    manifest.files = hash_bundle_files(directory, names)
     manifest.packages = {**package_versions(), **manifest.packages}
-    manifest.validate(str(directory / MANIFEST_NAME))
-    (directory / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    seal_bundle(directory, manifest)
     check_bundle(directory)
     return manifest
 

@@ -13,8 +13,7 @@ from pathlib import Path
 import click
 
 from edgedistill.cli_support import AliasedOption, require_modules
-
-PRESET_CHOICES = ("auto", "arm64", "avx2", "avx512", "avx512_vnni")
+from edgedistill.export.quantize_options import FP32_PARTS, PRESET_CHOICES, SCHEME_KINDS, QuantizeOptions
 
 
 def _echo_err(message: str) -> None:
@@ -105,24 +104,25 @@ def export(model: str, out: Path, task, target, variants, max_length, input_pref
 @click.argument("bundle", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="INT8 bundle directory to write.")
-@click.option("--scheme", "kind", type=click.Choice(["dynamic", "static", "neural-compressor"]),
-              default="dynamic", show_default=True,
+@click.option("--scheme", "kind", type=click.Choice(SCHEME_KINDS),
+              default=QuantizeOptions.scheme, show_default=True,
               help="dynamic: int8 weights, activations quantized per batch. static: QDQ with activation "
                    "ranges calibrated on the task's training text. neural-compressor: Intel Neural "
                    "Compressor's PyTorch INT8 (pt2e, every Linear) exported to QDQ ONNX; needs the "
                    "bundle's source model directory.")
-@click.option("--preset", type=click.Choice(PRESET_CHOICES), default="auto", show_default=True,
+@click.option("--preset", type=click.Choice(PRESET_CHOICES), default=QuantizeOptions.preset,
+              show_default=True,
               help="The CPU the bundle will run on (auto: this one). avx2/avx512 use 7-bit weights "
                    "against u8s8 overflow; avx512_vnni and arm64 use full 8 bits.")
-@click.option("--per-channel/--per-tensor", default=True, show_default=True,
+@click.option("--per-channel/--per-tensor", default=QuantizeOptions.per_channel, show_default=True,
               help="Weight scales per output channel (lost less accuracy than per-tensor at the same speed "
                    "on the measured students: benchmarks/results/int8_schemes.md) or one per tensor.")
-@click.option("--keep-fp32", multiple=True, type=click.Choice(["embeddings", "classifier"]),
+@click.option("--keep-fp32", multiple=True, type=click.Choice(FP32_PARTS),
               help="Start with these parts in FP32. Repeatable.")
 @click.option("--no-escalate", is_flag=True,
               help="Try only the given scheme; by default the gate goes on to per-channel, classifier in "
                    "FP32, sensitive MatMuls in FP32, embeddings in FP32.")
-@click.option("--max-drop", type=click.FloatRange(min=0), default=1.0, show_default=True,
+@click.option("--max-drop", type=click.FloatRange(min=0), default=QuantizeOptions.max_drop, show_default=True,
               help="Largest allowed drop of the dev metric (points, e.g. macro-F1 x 100).")
 @click.option("--strict-gate", is_flag=True,
               help="Refuse any drop above --max-drop, even one within the noise of a small dev set "
@@ -160,10 +160,8 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
     Example:
       edgedistill quantize bundles/hau-fp32 --out bundles/hau-int8 --preset avx512_vnni
     """
-    from edgedistill.export.gate import AccuracyGateFailed, escalation_ladder
-    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
+    from edgedistill.export.gate import AccuracyGateFailed
     from edgedistill.export.pipeline import dev_data, manifest_summary, quantize_bundle
-    from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.output_guard import refuse_output_over_inputs
     from edgedistill.runtime.bundle import load_manifest
 
@@ -174,14 +172,14 @@ def quantize(bundle: Path, out: Path, kind, preset, per_channel, keep_fp32, no_e
         manifest = load_manifest(bundle)
     require_modules(_quantize_modules(kind, manifest), "edgedistill quantize")
     spec = _data_spec(manifest, dataset, language, dev_file, train_file, text_column, label_column)
-    data = dev_data(spec, manifest.task, manifest.labels or None, limit=dev_limit)
-    first = SCHEMES[kind](preset=auto_preset() if preset == "auto" else preset, per_channel=per_channel,
-                          keep_fp32=list(keep_fp32))
-    ladder = [first] if no_escalate else escalation_ladder(first)
+    options = QuantizeOptions(scheme=kind, preset=preset, per_channel=per_channel, keep_fp32=list(keep_fp32),
+                              max_drop=max_drop, dev_limit=dev_limit)
+    data = dev_data(spec, manifest.task, manifest.labels or None, limit=options.dev_limit)
+    ladder = options.ladder(escalate=not no_escalate)
     _echo_err(f"dev data {data.name}: {len(data.texts)} examples; metric {data.metric}")
     try:
         with _bundle_errors_as_click():
-            written, gate = quantize_bundle(bundle, out, ladder, data, max_drop=max_drop,
+            written, gate = quantize_bundle(bundle, out, ladder, data, max_drop=options.max_drop,
                                             overwrite=overwrite, log=_echo_err, strict=strict_gate)
     except AccuracyGateFailed as exc:
         _write_report(report, exc.report)

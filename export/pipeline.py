@@ -327,7 +327,7 @@ def _quantizer(source: Manifest, fp32: Path, calibration: list):
     def quantize(scheme, dest):
         if scheme.kind != "neural-compressor":
             return by_onnx_runtime(scheme, dest)
-        from edgedistill.export.inc import quantize_with_neural_compressor
+        from edgedistill.export.neural_compressor import quantize_with_neural_compressor
 
         if "model" not in loaded:
             loaded["model"] = _source_pytorch_model(source)

@@ -102,20 +102,30 @@ class StaticScheme(_Scheme):
         return self.preset == "arm64"
 
 
-SCHEMES: dict[str, type[_Scheme]] = {"dynamic": DynamicScheme, "static": StaticScheme}
+@dataclass
+class NeuralCompressorScheme(_Scheme):
+    """pt2e static INT8 of every Linear (uint8 asymmetric activations, int8 symmetric weights), by
+    Intel Neural Compressor on the PyTorch model (``edgedistill.export.neural_compressor``)."""
+
+    kind: ClassVar[str] = "neural-compressor"
+    per_channel: bool = True
+    calibration_size: int = 128
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.keep_fp32 or self.keep_sensitive_matmuls or self.exclude_nodes:
+            raise SchemeError("the neural-compressor scheme quantizes every Linear; it cannot keep parts in "
+                              "FP32 (use a dynamic or static ONNX Runtime scheme for that)")
 
 
-def register_scheme(scheme_class: type[_Scheme]) -> type[_Scheme]:
-    SCHEMES[scheme_class.kind] = scheme_class
-    return scheme_class
+SCHEMES: dict[str, type[_Scheme]] = {scheme.kind: scheme
+                                     for scheme in (DynamicScheme, StaticScheme, NeuralCompressorScheme)}
 
 
 def scheme_from_dict(data: dict) -> _Scheme:
     """The scheme a ``to_dict()`` produced (derived keys such as ``reduce_range`` are ignored)."""
     data = dict(data)
     kind = data.pop("kind", None)
-    if kind == "neural-compressor":
-        import edgedistill.export.inc  # noqa: F401  (registers the scheme)
     if kind not in SCHEMES:
         raise SchemeError(f"unknown quantization kind {kind!r}; choose one of {', '.join(SCHEMES)}")
     scheme_class = SCHEMES[kind]

@@ -1,4 +1,5 @@
-"""TorchScript export for users who serve with libtorch (not the mobile path: see DESIGN.md).
+"""TorchScript export for users who serve with libtorch (not the mobile path: see
+docs/export-and-quantization.md, "Facts the export code relies on").
 
 The model is traced with real sentences and saved; the saved file is loaded back and must reproduce
 the PyTorch model on batches of other shapes than the trace's (batch 1, mixed lengths), or a typed

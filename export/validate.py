@@ -47,7 +47,7 @@ class ValidationReport:
 
 def default_validation_texts(limit: int = 12) -> list[str]:
     """Real sentences from the data folder (tweets with emoji, Yoruba with diacritics), else built-ins."""
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
 
     root = data_root(required=False)
     if root is None:

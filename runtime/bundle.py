@@ -232,3 +232,18 @@ def hash_bundle_files(bundle_dir: str | Path, names: list[str]) -> dict[str, str
     """SHA-256 of each named file, for the writer."""
     bundle_dir = Path(bundle_dir)
     return {name: sha256_file(resolve_inside(bundle_dir, name)) for name in sorted(names)}
+
+
+def seal_bundle(bundle_dir: str | Path, manifest: Manifest) -> Manifest:
+    """Hash every file of the bundle into ``manifest.files``, check the manifest and write it last.
+
+    The one way a bundle is finished, by the export stage and by the tools and tests that wrap a
+    model file of their own in a manifest; standard library only, so a device-side tool can use it.
+    """
+    bundle_dir = Path(bundle_dir)
+    names = [str(path.relative_to(bundle_dir)) for path in bundle_dir.rglob("*")
+             if path.is_file() and path.name != MANIFEST_NAME]
+    manifest.files = hash_bundle_files(bundle_dir, names)
+    manifest.validate(str(bundle_dir / MANIFEST_NAME))
+    (bundle_dir / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    return manifest

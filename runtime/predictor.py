@@ -371,6 +371,29 @@ class Predictor:
             yield block, [replace(e, start=e.start + offset, end=e.end + offset) for e in entities]
             offset += len(block)
 
+    # ------------------------------------------------------- what the model sees
+    # For tools that hold the runtime against another implementation (android_demo/make_golden.py,
+    # benchmarks/arm/compare.py): the encodings and raw outputs the methods above are built on.
+    def windows(self, text: str) -> list[tuple[int, Encoding]]:
+        """The encodings ``text`` is run as, each with the position of its first token in the whole
+        text: one encoding cut to ``max_length`` tokens for classify and embed; overlapping windows
+        for tag (for a text of up to ``read_chars`` characters: ``tag`` reads longer ones in blocks)."""
+        if self.manifest.task == "token-classification":
+            return self._windows(self._encode([text])[0])
+        return [(0, self._truncated(self._encode([text[: self.read_chars]])[0]))]
+
+    def raw_outputs(self, encodings: Sequence[Encoding]) -> list[np.ndarray]:
+        """The model's output for each encoding, padding removed: logits per text (classify), logits
+        per token (tag), token states or one pooled vector (embed)."""
+        return self._run(list(encodings))
+
+    def token_probabilities(self, text: str) -> list[tuple[int | None, tuple[int, int], np.ndarray]]:
+        """(word index, character offsets, label probabilities) for each token of ``text``, each taken
+        from the window in which it sits furthest from an edge: what ``tag`` groups into entities."""
+        self._require("token-classification")
+        windows = self.windows(text)
+        return self._merge_windows(windows, self.raw_outputs([window for _, window in windows]))
+
     def _tag_texts(self, texts: list[str]) -> list[list[Entity]]:
         texts = [clean_text(t) for t in texts]
         prefix_chars = len(self.manifest.input_prefix)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from edgedistill.data import raw_sentences
 from edgedistill.fixtures import fixture_texts, tiny_tokenizer
+from edgedistill.shared_data import raw_sentences
 
 SLOW_FILES = {"xlmr": ("sentencepiece.bpe.model",), "bert": ("vocab.txt",),
               "bpe": ("vocab.json", "merges.txt")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,9 @@ for _noisy in ("torchao", "torch.utils._pytree"):
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+# The studies (benchmarks/studies/*.py) are scripts, not an installed package: Python runs one with its
+# folder first on sys.path, which is how they import each other. The tests import them the same way.
+sys.path.insert(0, str(PROJECT_ROOT / "benchmarks" / "studies"))
 
 
 @pytest.fixture(scope="session")
@@ -85,7 +89,7 @@ def model_dir(tmp_path_factory, fixture_texts) -> Path:
 @pytest.fixture(scope="session")
 def bundle(tmp_path_factory, fixture_texts) -> Path:
     """A tiny sentiment classifier bundle for command-line tests."""
-    from bundles import write_tiny_bundle
+    from edgedistill.export.tiny_bundles import write_tiny_bundle
 
     folder = tmp_path_factory.mktemp("bundle") / "cls"
     write_tiny_bundle(folder, "sequence-classification", fixture_texts)

@@ -124,7 +124,7 @@ def test_the_string_model_tags_like_the_runtime(bundles, ner_sentences, tweets):
     bundle = bundles["token-classification"]
     manifest, session = app_session(bundle)
     predictor = Predictor(bundle)
-    one_window = [len(predictor._windows(e)) == 1 for e in predictor._encode(ner_sentences + tweets[::3])]
+    one_window = [len(predictor.windows(text)) == 1 for text in ner_sentences + tweets[::3]]
     texts = [t for t, fits in zip(ner_sentences + tweets[::3], one_window, strict=True) if fits]
     assert len(texts) >= 30
     agree = same_ids(bundle, predictor, texts)
@@ -133,8 +133,8 @@ def test_the_string_model_tags_like_the_runtime(bundles, ner_sentences, tweets):
         graph = run_one(session, manifest.outputs[0], text)
         if not ids_equal:
             continue
-        [(_, window)] = predictor._windows(predictor._encode([text])[0])
-        [runtime] = predictor._run([window])
+        [(_, window)] = predictor.windows(text)
+        [runtime] = predictor.raw_outputs([window])
         assert graph.shape == runtime.shape, text  # <s> tokens </s>: the graph adds the same specials
         np.testing.assert_allclose(graph, runtime, atol=1e-4, err_msg=text)
         content = [i for i, special in enumerate(window.special_tokens_mask) if not special]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from android_bundles import ROOT, load_demo_script
 
-from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, hash_bundle_files
+from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, seal_bundle
 
 prepare_assets = load_demo_script("prepare_assets")
 PrepareError = prepare_assets.PrepareError
@@ -32,8 +32,7 @@ def write_bundle(folder: Path, *, task="sequence-classification", labels=("negat
     manifest = Manifest(task=task, labels=list(labels), max_length=128, vocab_size=800,
                         inputs=["input_ids", "attention_mask"], outputs=["logits"], variants=variants,
                         pooling="mean" if task == "embedding" else None, **fields)
-    manifest.files = hash_bundle_files(folder, sorted(files))
-    (folder / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    seal_bundle(folder, manifest)
     return folder
 
 
@@ -60,7 +59,9 @@ def test_refuses_what_the_demo_cannot_show(tmp_path):
     assert "embedding model; the demo shows labels and entities" in refusal(embedding, tmp_path)
     not_bio = write_bundle(tmp_path / "t", task="token-classification", labels=("O", "PER", "B-LOC"))
     assert "tags ['PER'] that are not BIO" in refusal(not_bio, tmp_path)
-    twice = write_bundle(tmp_path / "d", labels=("pos", "pos"))
+    twice = write_bundle(tmp_path / "d", labels=("pos", "neg"))
+    data = json.loads((twice / MANIFEST_NAME).read_text())  # a manifest seal_bundle would refuse
+    (twice / MANIFEST_NAME).write_text(json.dumps({**data, "labels": ["pos", "pos"]}))
     assert "same label twice" in refusal(twice, tmp_path)
 
 

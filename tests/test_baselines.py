@@ -203,5 +203,5 @@ def test_real_sib200_hausa(data_dir, tmp_path):
     results = json.loads(result.output)
     assert results["data"]["test"]["examples"] == 204 == results["test"]["examples"]
     assert results["data"]["train"]["examples"] == 701 and results["data"]["dev"]["examples"] == 99
-    # The by-hand figure in DESIGN.md is 0.672; the majority class scores 0.06.
+    # The by-hand figure in docs/tasks.md is 0.672; the majority class scores 0.06.
     assert 0.55 < results["test"]["macro_f1"] < 0.8

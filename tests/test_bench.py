@@ -9,7 +9,6 @@ import pytest
 
 pytest.importorskip("torch")
 
-from bundles import write_tiny_bundle  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 
 from edgedistill.benchmarks.flops import encoder_flops_per_token, forward_flops  # noqa: E402
@@ -20,6 +19,7 @@ from edgedistill.benchmarks.variants import (  # noqa: E402
     parse_variant,
 )
 from edgedistill.cli import main  # noqa: E402
+from edgedistill.export.tiny_bundles import write_tiny_bundle  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from edgedistill.chain.report import gather, model_card, targets, versus_baseline
-from edgedistill.chain.stages import StageRecord
+from edgedistill.chain.runner import StageRecord
 
 
 def _facts(**changes) -> dict:

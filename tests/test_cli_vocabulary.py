@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from edgedistill.cli import main
 from edgedistill.cli_support import AliasedOption
-from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, hash_bundle_files
+from edgedistill.runtime.bundle import Manifest, seal_bundle
 
 # (command, option as --help shows it, the older spelling it replaced, its arguments, the parameter, value)
 RENAMED = [
@@ -83,8 +83,7 @@ def _bundle(folder, variants: dict[str, str] | None = None):
                         vocab_size=100, inputs=["input_ids", "attention_mask"], outputs=["logits"],
                         variants=variants or {},
                         source={"task": {"data": {"dataset": "afrisenti", "language": "hau"}}})
-    manifest.files = hash_bundle_files(folder, names)
-    (folder / MANIFEST_NAME).write_text(manifest.to_json())
+    seal_bundle(folder, manifest)
     return folder
 
 

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgedistill.cli import main
-from edgedistill.compress.config import ConfigError
 from edgedistill.compress.hidden import HiddenReduceConfig
 from edgedistill.compress.pruning import PruneConfig
 from edgedistill.compress.vocab import VocabTrimConfig
+from edgedistill.config import ConfigError
 
 vocab_configs = st.builds(
     VocabTrimConfig,
@@ -147,7 +147,7 @@ def test_unknown_architecture_is_named(tmp_path, data_dir):
 
 def test_sib200_swahili_reads_the_swahili_raw_text(data_dir):
     from edgedistill.compress.text import gather_texts
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     # SIB-200 calls Swahili swh; MAFAND's raw text swa (a gurgurov run on SIB-200 Swahili stopped here)
     assert raw_sentences("swh", limit=5) == raw_sentences("swa", limit=5) != []

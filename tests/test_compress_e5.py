@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 def test_40k_hausa_vocabulary_matches_the_full_model(e5_teacher, data_dir):
     from edgedistill.compress.vocab import VocabTrimConfig, VocabularyTrimmer
-    from edgedistill.data import raw_sentences
+    from edgedistill.shared_data import raw_sentences
 
     counted = raw_sentences("hau", split="train")
     held_out = raw_sentences("hau", split="dev")

@@ -42,7 +42,7 @@ def test_every_hidden_weight_narrows_and_the_directory_reloads(family, head, met
 
     tiny = tiny_model(family, head, tokenizer=tokenizer_for(family))
     source = tiny.save(tmp_path / "source")
-    report = HiddenSizeReducer(HiddenReduceConfig(hidden_size=24, method=method)).reduce_directory(
+    report = HiddenSizeReducer(HiddenReduceConfig(hidden_size=24, method=method)).compress_directory(
         source, tmp_path / "narrow")
     assert report.details["head_size_after"] == 6 and report.parameter_ratio < 0.8
     model_class = AutoModelForMaskedLM if head == "mlm" else AutoModelForSequenceClassification

@@ -10,7 +10,6 @@ torch = pytest.importorskip("torch")
 
 from compress_support import hausa, tokenizer_for  # noqa: E402
 
-from edgedistill.compress.config import ConfigError  # noqa: E402
 from edgedistill.compress.importance import ImportanceError, compute_importance, text_batches  # noqa: E402
 from edgedistill.compress.pruning import (  # noqa: E402
     PruneConfig,
@@ -19,6 +18,7 @@ from edgedistill.compress.pruning import (  # noqa: E402
     prune_ffn,
     prune_heads,
 )
+from edgedistill.config import ConfigError  # noqa: E402
 from edgedistill.fixtures import tiny_model  # noqa: E402
 
 
@@ -99,13 +99,13 @@ def test_pruned_directory_reloads_with_the_same_outputs(family, head, texts, tmp
     tiny = tiny_model(family, head, tokenizer=tokenizer_for(family))
     source = tiny.save(tmp_path / "source")
     config = PruneConfig(heads_per_layer=(3, 2), ffn_size=48, batches=2, batch_size=4)
-    report = StructuredPruner(config).prune_directory(source, tmp_path / "pruned", texts)
+    report = StructuredPruner(config).compress_directory(source, tmp_path / "pruned", texts)
     assert report.parameters_after["non_embedding"] < report.parameters_before["non_embedding"]
     assert report.details["objective"] == ("mlm" if head == "mlm" else "output")
     assert (tmp_path / "pruned" / "compression-report.json").is_file()
 
     # A second pruning of the pruned model: head numbers stay those of the original model.
-    StructuredPruner(PruneConfig(heads_per_layer=1, batches=1, batch_size=4)).prune_directory(
+    StructuredPruner(PruneConfig(heads_per_layer=1, batches=1, batch_size=4)).compress_directory(
         tmp_path / "pruned", tmp_path / "pruned-again", texts)
     saved = AutoConfig.from_pretrained(tmp_path / "pruned-again")
     assert [len(saved.pruned_heads[i]) for i in (0, 1)] == [3, 3]

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from edgedistill.distill import DistillConfig, DistillConfigError, apply_overrides, list_recipes, load_recipe
+from edgedistill.chain.recipe import NextStep, Recipe, apply_overrides, list_recipes, load_recipe
+from edgedistill.config import ConfigError
 from edgedistill.distill.config import (
     AttentionTerm,
     DataConfig,
     HiddenTerm,
     KLTerm,
-    NextStep,
     RawTextConfig,
     StudentConfig,
     TrainingConfig,
@@ -42,8 +42,8 @@ def test_the_three_papers_ship_as_recipes_that_round_trip():
     assert {"comet", "gurgurov", "cruz", "cruz-tiny"} <= set(recipes)
     for name in recipes:
         config = load_recipe(name)
-        assert DistillConfig.from_toml(config.to_toml()) == config, name
-        assert DistillConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config, name
+        assert Recipe.from_toml(config.to_toml()) == config, name
+        assert Recipe.from_dict(json.loads(json.dumps(config.to_dict()))) == config, name
 
 
 def test_recipes_say_what_the_papers_say():
@@ -70,7 +70,7 @@ def test_recipes_say_what_the_papers_say():
 
 
 def test_python_objects_round_trip_through_toml():
-    config = DistillConfig(
+    config = Recipe(
         name="custom", output_dir="runs/x", data=DataConfig(task=DataSpec("afrisenti", language="hau"),
                                                              max_train_examples=100),
         student=StudentConfig(init="teacher-layers", layers=[2, 7, 12]),
@@ -82,7 +82,7 @@ def test_python_objects_round_trip_through_toml():
               NextStep("distill", {"student": {"init": "reduce-hidden", "hidden_size": 128},
                                    "losses": [{"type": "hidden", "weight": 1.0}]})])
     text = config.to_toml()
-    assert DistillConfig.from_toml(text) == config
+    assert Recipe.from_toml(text) == config
     assert "[[next.losses]]" in text and "[data.task]" in text
 
 
@@ -111,18 +111,18 @@ def test_python_objects_round_trip_through_toml():
     (MINIMAL + "[[next]]\nstep = 'reduce-hidden'\nmethod = 'pca'\n", "method must be one of truncate, svd"),
 ])
 def test_bad_configs_name_the_key(text, message):
-    with pytest.raises(DistillConfigError, match=re.escape(message)):
-        DistillConfig.from_toml(text, source="run.toml")
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Recipe.from_toml(text, where="run.toml")
 
 
 def test_errors_name_the_file(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text(MINIMAL + "[training]\nepoch = 3\n")
-    with pytest.raises(DistillConfigError, match=r"^.*run\.toml: unknown key 'training\.epoch'"):
-        DistillConfig.load(path)
+    with pytest.raises(ConfigError, match=r"^.*run\.toml: unknown key 'training\.epoch'"):
+        Recipe.load(path)
     path.write_text("name = \n")
-    with pytest.raises(DistillConfigError, match="is not valid TOML"):
-        DistillConfig.load(path)
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        Recipe.load(path)
 
 
 def test_overrides_address_keys_by_dotted_path():
@@ -132,9 +132,9 @@ def test_overrides_address_keys_by_dotted_path():
     assert config.student.layers == [1, 2] and config.data.task.language == "yor"
     raw = apply_overrides(config, {"data.task": None, "data.raw.language": "hau"})
     assert raw.data.task is None and raw.data.raw == RawTextConfig(language="hau")
-    with pytest.raises(DistillConfigError, match="no losses\\[5\\]"):
+    with pytest.raises(ConfigError, match="no losses\\[5\\]"):
         apply_overrides(config, ["losses[5].weight=1"])
-    with pytest.raises(DistillConfigError, match="unknown key 'training.epoch'"):
+    with pytest.raises(ConfigError, match="unknown key 'training.epoch'"):
         apply_overrides(config, ["training.epoch=1"])
 
 
@@ -152,13 +152,13 @@ def test_ablation_variants_keep_some_terms_and_rescale_their_weights(tmp_path):
     weights = [(t.type, t.weight) for t in with_labels.losses]
     assert weights == [("kl", 0.5), ("attention", 0.5), ("labels", 0.25)]
     assert with_labels.losses[0].temperature == 2.0
-    with pytest.raises(DistillConfigError, match="give its weight"):
+    with pytest.raises(ConfigError, match="give its weight"):
         variant_config(comet, "x", ("kl", "labels"), tmp_path)
-    with pytest.raises(DistillConfigError, match="names loss type 'ce'"):
+    with pytest.raises(ConfigError, match="names loss type 'ce'"):
         variant_config(comet, "x", ("ce:1",), tmp_path)
-    with pytest.raises(DistillConfigError, match="adds hidden, which the recipe lacks"):
+    with pytest.raises(ConfigError, match="adds hidden, which the recipe lacks"):
         variant_config(comet, "x", ("hidden",), tmp_path)
-    with pytest.raises(DistillConfigError, match="NAME=TYPE"):
+    with pytest.raises(ConfigError, match="NAME=TYPE"):
         parse_variants(["kd"])
     parsed = parse_variants(["deep=kl;student.init=teacher-layers;training.epochs=1"])
     deep = variant_config(comet, "deep", parsed["deep"], tmp_path)
@@ -180,7 +180,7 @@ def test_toml_writer_handles_nesting_quoting_and_leaves_out_none():
 
 
 def test_importing_the_package_and_reading_recipes_needs_no_torch():
-    code = ("import sys; from edgedistill.distill import load_recipe; load_recipe('gurgurov'); "
+    code = ("import sys; from edgedistill.chain.recipe import load_recipe; load_recipe('gurgurov'); "
             "import edgedistill.distill.commands; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -201,7 +201,7 @@ def test_cli_prints_the_resolved_recipe_and_names_bad_keys():
     shown = runner.invoke(main, ["distill", "comet", "--out", "runs/x", "--set", "training.epochs=2",
                                  "--print-config"])
     assert shown.exit_code == 0, shown.output
-    config = DistillConfig.from_toml(shown.output)
+    config = Recipe.from_toml(shown.output)
     assert config.output_dir == "runs/x" and config.training.epochs == 2.0
     bad = runner.invoke(main, ["distill", "comet", "--set", "training.epoch=2"])
     assert bad.exit_code == 1 and "Error:" in bad.output and "training.epoch" in bad.output

@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from edgedistill.config import ConfigError  # noqa: E402
 from edgedistill.distill.config import (  # noqa: E402
     AttentionTerm,
-    DistillConfigError,
     HiddenTerm,
     KLTerm,
     LogitMSETerm,
@@ -160,10 +160,10 @@ def test_objective_is_the_weighted_sum_and_reports_each_term():
 def test_layer_numbers_count_from_one_and_from_the_end():
     assert attention_index(1, 12, "x") == 0 and attention_index(-1, 12, "x") == 11
     assert hidden_index(0, 6, "x") == 0 and hidden_index(-1, 6, "x") == 6 and hidden_index(3, 6, "x") == 3
-    with pytest.raises(DistillConfigError, match="layer 13 does not exist"):
+    with pytest.raises(ConfigError, match="layer 13 does not exist"):
         attention_index(13, 12, "losses[1].layers[0] (teacher)")
     counts = LayerCounts(teacher_layers=4, student_layers=2, teacher_width=8, student_width=4)
-    with pytest.raises(DistillConfigError, match=r"losses\[0\]\.layers\[0\] \(student\)"):
+    with pytest.raises(ConfigError, match=r"losses\[0\]\.layers\[0\] \(student\)"):
         DistillationObjective.from_config([AttentionTerm(layers=[[4, 3]])], counts)
 
 

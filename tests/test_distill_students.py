@@ -6,7 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from edgedistill.distill.config import DistillConfigError, StudentConfig  # noqa: E402
+from edgedistill.config import ConfigError  # noqa: E402
+from edgedistill.distill.config import StudentConfig  # noqa: E402
 from edgedistill.distill.students import (  # noqa: E402
     build_student,
     choose_teacher_layers,
@@ -60,9 +61,9 @@ def test_last_k_and_explicit_lists(tokenizers):
     assert_same_state(layer_state(chosen, 0), layer_state(teacher, 0))
     assert_same_state(layer_state(chosen, 1), layer_state(teacher, 3))
     assert choose_teacher_layers("every-other", None, 12) == [1, 3, 5, 7, 9, 11]
-    with pytest.raises(DistillConfigError, match="the teacher has layers 1 to 4"):
+    with pytest.raises(ConfigError, match="the teacher has layers 1 to 4"):
         choose_teacher_layers([2, 5], None, 4)
-    with pytest.raises(DistillConfigError, match="keeps 2 layers but student.num_layers is 3"):
+    with pytest.raises(ConfigError, match="keeps 2 layers but student.num_layers is 3"):
         choose_teacher_layers("every-other", 3, 4)
 
 
@@ -125,7 +126,7 @@ def test_copied_embeddings_need_the_same_width(tokenizers):
     assert torch.equal(same.get_input_embeddings().weight, teacher.get_input_embeddings().weight)
     assert torch.equal(same.base_model.embeddings.position_embeddings.weight,
                        teacher.base_model.embeddings.position_embeddings.weight)
-    with pytest.raises(DistillConfigError, match="use 'project'"):
+    with pytest.raises(ConfigError, match="use 'project'"):
         fresh_student(teacher, num_layers=1, hidden_size=16, num_heads=2, embeddings="copy")
-    with pytest.raises(DistillConfigError, match="not a multiple"):
+    with pytest.raises(ConfigError, match="not a multiple"):
         fresh_student(teacher, hidden_size=18)

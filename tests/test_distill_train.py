@@ -254,11 +254,11 @@ def test_unlabelled_raw_text_joins_the_task_without_gold_labels(teachers, datase
 
 
 def test_unlabelled_raw_text_needs_a_task():
-    from edgedistill.distill.config import DistillConfigError
+    from edgedistill.config import ConfigError
 
-    with pytest.raises(DistillConfigError, match=r"\[data.unlabelled\] adds raw text to a task's training "
+    with pytest.raises(ConfigError, match=r"\[data.unlabelled\] adds raw text to a task's training "
                                                  r"examples; it needs \[data.task\]"):
         DataConfig(raw=RawTextConfig(), unlabelled=RawTextConfig()).validate("data")
-    with pytest.raises(DistillConfigError, match="data.unlabelled.splits: no split 'valid'"):
+    with pytest.raises(ConfigError, match="data.unlabelled.splits: no split 'valid'"):
         DataConfig(task=DataSpec("sib200", language="hau"),
                    unlabelled=RawTextConfig(splits=["train", "valid"])).validate("data")

@@ -282,7 +282,8 @@ def test_neural_compressor_path_exports_a_small_qdq_model(fp32, tmp_path, fixtur
     import onnx
 
     from edgedistill.export.encoding import batches_of, hf_encoder
-    from edgedistill.export.inc import NeuralCompressorScheme, quantize_with_neural_compressor
+    from edgedistill.export.neural_compressor import quantize_with_neural_compressor
+    from edgedistill.export.quantize import NeuralCompressorScheme
     from edgedistill.fixtures import tiny_model
 
     with pytest.raises(SchemeError, match="every Linear"):

@@ -107,7 +107,7 @@ step = "finetune"
 
 
 @pytest.mark.parametrize("finetune, student_finetune, expected", [
-    ('max_train_examples = "many"', "", "teacher.finetune: max_train_examples must be a whole number"),
+    ('max_train_examples = "many"', "", "teacher.finetune: max_train_examples must be an integer, got str"),
     ("epochs = -1.0", "", "teacher.finetune: epochs must be a number above 0, not -1.0"),
     ("max_train_examples = 16", "warmup_ratio = 2.0",
      "next[0]: warmup_ratio must be a number from 0 to 1, not 2.0"),

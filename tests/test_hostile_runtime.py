@@ -19,10 +19,11 @@ from click.testing import CliRunner
 
 torch = pytest.importorskip("torch")
 
-from bundles import rewrite_manifest, write_tiny_bundle  # noqa: E402
+from bundles import rewrite_manifest  # noqa: E402
 from test_reliability import assert_refused, cli  # noqa: E402
 
 from edgedistill.cli import main  # noqa: E402
+from edgedistill.export.tiny_bundles import write_tiny_bundle  # noqa: E402
 from edgedistill.runtime import BundleError, Predictor  # noqa: E402
 from edgedistill.runtime.predictor import max_threads  # noqa: E402
 

@@ -314,9 +314,10 @@ def test_bytes_that_are_not_utf8_get_a_prediction(bundle, tmp_path):
      "the overridden config: training.learning_rate must be > 0, got -1.0"),
     (["distill", "{tmp}/absent.toml"], "recipe file {tmp}/absent.toml does not exist"),
     (["distill", "{tmp}/broken.toml"], "{tmp}/broken.toml is not valid TOML"),
-    (["finetune", "--config", "{tmp}/unknown-key.toml"], "unknown key 'epochz' in {tmp}/unknown-key.toml"),
+    (["finetune", "--config", "{tmp}/unknown-key.toml"],
+     "{tmp}/unknown-key.toml: unknown key 'epochz'; known"),
     (["prune", "{model}", "{tmp}/out", "--config", "{tmp}/unknown-key.toml", "--ffn", "8"],
-     "{tmp}/unknown-key.toml has unknown key(s) data, epochz, output_dir for PruneConfig"),
+     "{tmp}/unknown-key.toml: unknown key 'data'; known keys: batch_size, batches, ffn_size"),
     (["trim-vocab", "{model}", "{tmp}/out", "--size", "5000", "--lang", "hau"],
      "target size 5,000 is larger than the vocabulary"),
 ])
@@ -350,9 +351,11 @@ def _python_sources():
         yield from (root / folder).rglob("*.py")
 
 
-# The baselines are scikit-learn models, saved with joblib (scikit-learn's documented format). The only
-# load is measure.py's, in a child process, of the file the same command wrote seconds before.
-REVIEWED_PICKLE = {"edgedistill/baselines/train.py", "edgedistill/baselines/measure.py"}
+# The baselines are scikit-learn models, saved with joblib (scikit-learn's documented format). The loads:
+# measure.py's, in a child process, of the file the same command wrote seconds before; and the study
+# versus_baseline.py's, of the baseline stage a chain run on this machine wrote (never a downloaded file).
+REVIEWED_PICKLE = {"edgedistill/baselines/train.py", "edgedistill/baselines/measure.py",
+                   "benchmarks/studies/versus_baseline.py"}
 
 
 def test_no_unsafe_deserialisation_in_the_code():
@@ -421,10 +424,13 @@ REVIEWED_WRITERS = {
     "edgedistill/teachers/e5_small.py", "edgedistill/compress/tokenizer_files.py",
     "edgedistill/compress/models.py", "edgedistill/distill/teacher_cache.py", "export/bundle_writer.py",
     "export/pipeline.py",
-    "benchmarks/export_vs_optimum.py",  # a comparison bundle, whose manifest (written last) marks it whole
-    "benchmarks/results_table.py",  # a run's log, streamed as it runs; the table goes through atomic writes
+    "runtime/bundle.py",  # seal_bundle writes the manifest last: a bundle without a whole one is refused
+    # a comparison bundle, whose manifest (written last) marks it whole
+    "benchmarks/studies/export_vs_optimum.py",
+    # a run's log, streamed as it runs; the table goes through atomic writes
+    "benchmarks/studies/results_table.py",
     # a chain stage writes inside OUT/.work/<stage>-<fingerprint>/out, renamed into place when whole
-    "edgedistill/chain/stages.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
+    "edgedistill/chain/runner.py", "edgedistill/chain/report.py", "edgedistill/chain/steps.py",
     "edgedistill/baselines/train.py",  # model and results.json inside atomic_directory's temporary folder
 }
 

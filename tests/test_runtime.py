@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from bundles import rewrite_manifest, write_tiny_bundle  # noqa: E402
+from bundles import rewrite_manifest  # noqa: E402
 
+from edgedistill.export.tiny_bundles import write_tiny_bundle  # noqa: E402
 from edgedistill.runtime import BundleError, Predictor  # noqa: E402
 from edgedistill.runtime.predictor import clean_text  # noqa: E402
 
@@ -77,12 +78,27 @@ def test_tagging_a_long_text_covers_every_token(bundles, fixture_texts):
     [encoding] = predictor._encode([long_text])
     n_tokens = len(encoding.ids)
     assert n_tokens > 3 * predictor.manifest.max_length
-    windows = predictor._windows(predictor._encode([long_text])[0])
-    merged = predictor._merge_windows(windows, predictor._run([w for _, w in windows]))
+    merged = predictor.token_probabilities(long_text)
     assert len(merged) == n_tokens
     assert [offsets for _, offsets, _ in merged] == encoding.offsets
     entities = predictor.tag([long_text])[0]
     assert all(long_text[e.start : e.end] == e.text for e in entities)
+
+
+def test_windows_and_raw_outputs_are_what_classify_runs(bundles, fixture_texts):
+    """The public view of what the model sees (make_golden.py and the arm64 check rely on it)."""
+    from edgedistill.runtime.predictor import softmax
+
+    folder, _, _ = bundles["sequence-classification"]
+    predictor = Predictor(folder)
+    long_text = " ".join(fixture_texts[:6])
+    [(start, encoding)] = predictor.windows(long_text)  # cut to max_length, as classify cuts it
+    assert start == 0 and len(encoding.ids) == predictor.manifest.max_length
+    [logits] = predictor.raw_outputs([encoding])
+    expected = predictor.classify(long_text)
+    np.testing.assert_allclose(softmax(logits.astype(np.float64)),
+                               [expected.probabilities[label] for label in predictor.manifest.labels],
+                               atol=1e-6)
 
 
 def test_short_text_tags_equal_whether_alone_or_batched(bundles, fixture_texts):

@@ -10,8 +10,8 @@ import pytest
 @pytest.fixture
 def table(data_dir, tmp_path, monkeypatch):
     """shipping_table's records in tmp_path: baselines of two cells, a teacher and a student run of one."""
-    from edgedistill.benchmarks import shipping_table as st
-    from edgedistill.benchmarks.results_table import write_record
+    import shipping_table as st
+    from results_table import write_record
 
     baselines = {("sib200", "yor"): 0.70, ("sib200", "hau"): 0.80}
     teachers = {"sib200-yor": 0.75}  # sib200-hau has no teacher yet
@@ -30,6 +30,12 @@ def table(data_dir, tmp_path, monkeypatch):
                      "parameters": 1, "size_bytes": 20_000_000, "latency_ratio": 0.2, "rss_ratio": 0.2}
                     for p, m in (("FP32", 0.73), ("INT8", 0.69))]
     write_record(st.RECORDS, "default", cell, st.record_key("default", cell), [teacher_row, *student_rows])
+    monkeypatch.setattr(st, "PAIRED_RECORDS", tmp_path / "paired")
+    (tmp_path / "paired").mkdir()
+    (tmp_path / "paired" / "sib200-yor.json").write_text(json.dumps({
+        "scores": {"student INT8": 0.69, "teacher": 0.75, "baseline": 0.70},
+        "differences": {"student INT8 - baseline": {"interval_5_95": [-0.05, 0.03]},
+                        "teacher - baseline": {"interval_5_95": [0.01, 0.09]}}}))
     cells = [cell, st.Cell("sib200", "hau")]
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{st.README_START}\nold table\n{st.README_END}\n\nafter\n")
@@ -41,12 +47,13 @@ def table(data_dir, tmp_path, monkeypatch):
 def test_each_model_is_shown_ahead_of_or_behind_the_baseline(table):
     text, summary = table
     assert "| sib200-yor | baseline: tfidf-logreg | 0.7000 |  | - | 2.0 | 0.200 ms/text | - |" in text
-    assert ("| sib200-yor | teacher FP32 (PyTorch) | 0.7500 | ahead by 5.0 | 100.0 | 470.0 | 1.000 | 1.000 |"
-            in text)
     assert "| sib200-yor | default FP32 | 0.7300 | ahead by 3.0 | 97.3 |" in text
-    assert "| sib200-yor | default INT8 | 0.6900 | behind by 1.0 | 92.0 |" in text
-    assert "| default INT8 | 1 | 0 of 1 | 92.0 |" in text
-    assert "| teacher FP32 (PyTorch) | 1 | 1 of 1 | 100.0 |" in text
+    assert ("| sib200-yor | default INT8 | 0.6900 | behind by 1.0 (within noise, 90% interval -5.0 to +3.0) "
+            "| 92.0 |") in text
+    assert ("| sib200-yor | teacher FP32 (PyTorch) | 0.7500 | ahead by 5.0 (90% interval +1.0 to +9.0) "
+            "| 100.0 |") in text
+    assert "| default INT8 | 1 | 0 of 1 | 0 of 1 | 92.0 |" in text
+    assert "| teacher FP32 (PyTorch) | 1 | 1 of 1 | 0 of 1 | 100.0 |" in text
     first = [row["model"] for row in summary["rows"]][:2]
     assert first == ["baseline: tfidf-logreg", "teacher FP32 (PyTorch)"]
 
@@ -62,5 +69,21 @@ def test_a_partial_table_names_what_is_missing_and_why(table):
 def test_the_readme_table_is_regenerated_between_its_markers(table, tmp_path):
     text = (tmp_path / "README.md").read_text()
     assert "old table" not in text and text.startswith("# x\n") and text.endswith("after\n")
-    assert "| sib200-yor | 0.700 tfidf-logreg | 0.750 | 0.690 | behind by 1.0 | 20.0 | 5.0x |" in text
+    assert ("| sib200-yor | 0.700 tfidf-logreg | 0.750 | 0.690 | behind by 1.0 (within noise, 90% interval "
+            "-5.0 to +3.0) | 20.0 | 5.0x |") in text
     assert "| sib200-hau | 0.800 tfidf-logreg | - | - |  | - | - |" in text
+
+
+def test_an_interval_counts_only_for_the_scores_it_was_measured_on(tmp_path, monkeypatch):
+    import shipping_table as st
+
+    monkeypatch.setattr(st, "PAIRED_RECORDS", tmp_path)
+    (tmp_path / "sib200-yor.json").write_text(json.dumps({
+        "scores": {"student INT8": 0.69, "teacher": 0.75, "baseline": 0.70},
+        "differences": {"student INT8 - baseline": {"interval_5_95": [-0.05, 0.03]},
+                        "teacher - baseline": {"interval_5_95": [0.01, 0.09]}}}))
+    cell = st.Cell("sib200", "yor")
+    assert st.paired_intervals(cell, 0.70) == {("default INT8", 0.69): [-0.05, 0.03],
+                                               (st.TEACHER, 0.75): [0.01, 0.09]}
+    assert st.paired_intervals(cell, 0.71) == {}  # another baseline: the record is of other predictions
+    assert st.paired_intervals(st.Cell("sib200", "hau"), 0.70) == {}

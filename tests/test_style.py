@@ -45,3 +45,37 @@ def test_core_imports_neither_export_nor_runtime():
         if any(path == place or place in path.parents for place in STAGE_COMPOSERS):
             continue
         assert not pattern.search(path.read_text()), path
+
+
+def _imports(module: str) -> re.Pattern:
+    return re.compile(rf"^\s*(?:import|from)\s+{re.escape(module)}\b", re.MULTILINE)
+
+
+def test_export_never_imports_the_chain():
+    """The chain composes the stages; a stage calling back up into it would be a cycle."""
+    for path in (PROJECT_ROOT / "export").rglob("*.py"):
+        assert not _imports("edgedistill.chain").search(path.read_text()), path
+
+
+def _sources_outside_tests() -> list[Path]:
+    skipped = {"tests", "node_modules", "build"}
+    return [path for path in PROJECT_ROOT.rglob("*.py")
+            if not any(part in skipped or part.startswith(".")
+                       for part in path.relative_to(PROJECT_ROOT).parts)]
+
+
+def test_nothing_outside_tests_reaches_into_tests():
+    """tests/ is not a library: what scripts and the package need from it belongs in the package."""
+    helpers = sorted(path.stem for path in (PROJECT_ROOT / "tests").glob("*.py"))
+    helper_import = re.compile(rf"^\s*(?:import|from)\s+(?:tests\b|{'|'.join(helpers)})\b", re.MULTILINE)
+    tests_on_path = re.compile(r"sys\.path\.(?:insert|append)\([^)]*[\"'/]tests\b")
+    for path in _sources_outside_tests():
+        text = path.read_text()
+        assert not helper_import.search(text) and not tests_on_path.search(text), path
+
+
+def test_the_installed_harness_never_imports_the_chain():
+    """edgedistill.benchmarks (benchmarks/*.py) measures models and bundles; the studies that run the
+    chain are scripts in benchmarks/studies/, outside the installed package."""
+    for path in (PROJECT_ROOT / "benchmarks").glob("*.py"):
+        assert not _imports("edgedistill.chain").search(path.read_text()), path

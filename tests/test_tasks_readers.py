@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgedistill.data import DataNotFound
+from edgedistill.shared_data import DataNotFound
 from edgedistill.tasks import readers
 from edgedistill.tasks.readers import Columns, DataFormatError
 

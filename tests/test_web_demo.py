@@ -61,7 +61,7 @@ def sentences(data_dir) -> list[str]:
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory, fixture_texts):
     pytest.importorskip("torch", reason="the tiny bundles are exported with torch")
-    from bundles import write_tiny_bundle
+    from edgedistill.export.tiny_bundles import write_tiny_bundle
 
     root = tmp_path_factory.mktemp("web-bundles")
     for head in ("sequence-classification", "token-classification"):

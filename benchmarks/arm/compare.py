@@ -52,8 +52,6 @@ from pathlib import Path
 #   `-cpu max` (which advertises SME) INT8 outputs moved 9e-3 to 7e-2 away from x86.
 DEFAULT_TOLERANCE = {"fp32": 1e-5, "int8": 2e-3}
 
-MANIFEST_NAME = "edgedistill.json"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # arm64 hardware capabilities (Linux uapi asm/hwcap.h): what the kernel (here: qemu) tells a
 # process the CPU can do. ONNX Runtime's MLAS picks its INT8 kernels from these bits.
@@ -158,9 +156,8 @@ INT8_PER_CHANNEL = {"seqcls": False, "tokcls": True, "embed": False}
 
 
 def build_bundles(out_dir: Path, train_texts: list[str]) -> list[Path]:
-    """Tiny FP32 bundles (tests/bundles.py) and an INT8 variant of each, as proper bundles."""
-    sys.path.insert(0, str(PROJECT_ROOT / "tests"))
-    from bundles import write_tiny_bundle
+    """Tiny FP32 bundles (edgedistill.export.tiny_bundles) and an INT8 variant of each, as proper bundles."""
+    from edgedistill.export.tiny_bundles import write_tiny_bundle
 
     made = []
     for short, head in BUNDLE_HEADS.items():
@@ -175,11 +172,12 @@ def quantize_bundle(src: Path, dest: Path, per_channel: bool) -> Path:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from edgedistill.runtime.bundle import Manifest, hash_bundle_files
+    from edgedistill.runtime.bundle import MANIFEST_NAME, Manifest, seal_bundle
 
     dest.mkdir(parents=True)
     model = onnx.load(str(src / "model.onnx"))
-    # Stale shape annotations can make quantize_dynamic's shape inference fail (DESIGN.md).
+    # Stale shape annotations can make quantize_dynamic's shape inference fail
+    # (docs/export-and-quantization.md, "Facts the export code relies on").
     del model.graph.value_info[:]
     prepared = dest / "fp32-prepared.onnx"
     onnx.save(model, str(prepared))
@@ -192,8 +190,7 @@ def quantize_bundle(src: Path, dest: Path, per_channel: bool) -> Path:
     manifest.quantization = {"kind": "dynamic", "weights": "int8", "activations": "uint8",
                              "per_channel": per_channel, "reduce_range": False,
                              "tool": "onnxruntime.quantization.quantize_dynamic"}
-    manifest.files = hash_bundle_files(dest, ["model.onnx", "tokenizer.json"])
-    (dest / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+    seal_bundle(dest, manifest)
     return dest
 
 
@@ -273,13 +270,8 @@ def predict_bundle(bundle_dir: Path, texts: list[str], threads: int) -> dict:
             entry["items"].append({"vector": [float(v) for v in vector]})
     else:
         tagged = predictor.tag(texts)
-        # Private helpers of the runtime, used read-only: the same windows and merge that tag()
-        # uses. If they are renamed, this fails loudly rather than comparing something else.
         for text, entities in zip(texts, tagged, strict=True):
-            encoding = predictor._encode([text])[0]
-            windows = predictor._windows(encoding)
-            outputs = predictor._run([w for _, w in windows])
-            tokens = predictor._merge_windows(windows, outputs)  # (word, offsets, probabilities)
+            tokens = predictor.token_probabilities(text)  # (word, offsets, probabilities)
             entry["items"].append({
                 "entities": [[e.label, e.start, e.end, e.score] for e in entities],
                 "tokens": [[float(p) for p in probs] for _, _, probs in tokens]})
@@ -758,7 +750,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "texts":
             if args.data is None:
-                from edgedistill.data import data_root
+                from edgedistill.shared_data import data_root
 
                 args.data = data_root()
             picks = select_texts(args.data)

@@ -1,4 +1,4 @@
-"""The simple baselines every model is reported beside (DESIGN.md, "The simple baselines to beat").
+"""The simple baselines every model is reported beside (docs/tasks.md, "Baselines and teachers").
 
 TF-IDF (word 1-2 grams + char_wb 2-5 grams) with a balanced logistic regression for sentence tasks, a
 CRF over word, lowercase, prefix, suffix and shape features of +-2 words for token tasks. Each is fitted

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -34,7 +33,8 @@ def baseline(config_file: Path | None, output_dir: str | None, overwrite: bool, 
     Example:
       edgedistill baseline --data afrisenti --lang hau --out runs/baselines/afrisenti-hau
     """
-    from edgedistill.tasks.config import read_config_file
+    from edgedistill.config import read_config_file
+    from edgedistill.tasks.config import DataSpec
 
     base = read_config_file(config_file) if config_file else {}
     data = {**base.get("data", {}), **{k: values[k] for k in DATA_KEYS if values.get(k) is not None}}
@@ -43,7 +43,7 @@ def baseline(config_file: Path | None, output_dir: str | None, overwrite: bool, 
         raise click.UsageError("say which data: --data (with --lang for a built-in dataset) or --config")
     if not output_dir:
         raise click.UsageError("say where the model goes: --out (or output_dir in --config)")
-    spec = _data_spec(data, str(config_file) if config_file else "the options")
+    spec = DataSpec.from_dict(data, where=f"[data] of {config_file or 'the options'}")
     from edgedistill.baselines.train import train_baseline
     from edgedistill.output_guard import data_paths, refuse_output_over_inputs
 
@@ -52,15 +52,6 @@ def baseline(config_file: Path | None, output_dir: str | None, overwrite: bool, 
     results = train_baseline(spec, output_dir, overwrite=overwrite)
     click.echo(json.dumps(results, indent=2, ensure_ascii=False) if as_json
                else format_results(results, output_dir))
-
-
-def _data_spec(data: dict, where: str):
-    from edgedistill.tasks.config import ConfigError, DataSpec
-
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(DataSpec)})
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} in [data] of {where}")
-    return DataSpec(**data)
 
 
 def format_results(results: dict, output_dir: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from edgedistill.data import PROJECT_ROOT, RAW_TEXT_ALIASES
+from edgedistill.shared_data import PROJECT_ROOT, RAW_TEXT_ALIASES
 from edgedistill.tasks.task import LANGUAGE_ALIASES
 
-# Written by benchmarks/baselines.py: one results.json of `edgedistill baseline` per cell.
+# Written by benchmarks/studies/baselines.py: one results.json of `edgedistill baseline` per cell.
 RECORDS_DIR = PROJECT_ROOT / "benchmarks" / "results" / "baselines"
 
 

@@ -5,6 +5,9 @@ recipe's ``[[next]]`` steps (trim-vocab, prune-ffn, prune-heads, reduce-hidden, 
 round, finetune), export to ONNX FP32, quantize to INT8 behind the accuracy gate, benchmark the
 teacher against the student, and write the report. An ``export`` or ``bench`` step in ``[[next]]``
 holds the options of those stages (they run in any case).
+
+The recipe arrives read and checked (``edgedistill.chain.recipe.Recipe``); each stage receives typed
+objects, and its settings (hashed into its fingerprint, stored in its record) are derived from them.
 """
 
 from __future__ import annotations
@@ -12,25 +15,24 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from edgedistill.atomic import read_json
 from edgedistill.chain import steps
-from edgedistill.chain.stages import Stage
+from edgedistill.chain.next_steps import CompressStep, DistillStep, FinetuneStep, TextSources
+from edgedistill.chain.recipe import Recipe
+from edgedistill.chain.runner import Stage
 from edgedistill.chain.steps import ChainError
-from edgedistill.distill.config import COMPRESS_STEP_CONFIGS, TEXT_SOURCE_KEYS, DistillConfig
+from edgedistill.distill.config import DataConfig, DistillConfig
+from edgedistill.export.quantize_options import QuantizeOptions
 from edgedistill.output_guard import DATA_PATH_KEYS, data_paths, refuse_output_over_inputs
+from edgedistill.tasks.config import FinetuneConfig
 
-EXPORT_KEYS = ("target", "variants", "optimize", "opset", "backend", "max_length", "external_data")
-# Per-channel weights: on the default students they lost less than per-tensor (MasakhaNER hau test entity
-# F1 -0.2 against -0.8 points; SIB-200 hau macro-F1 -1.2 against -1.9, and 92% of its test decisions
-# equal to FP32's against 89%) at the same speed: benchmarks/results/int8_schemes.md.
-QUANTIZE_DEFAULTS = {"scheme": "dynamic", "preset": "auto", "per_channel": True, "keep_fp32": [],
-                     "max_drop": 1.0, "dev_limit": None}
-BENCH_DEFAULTS = {"seq_len": 128, "batch_size": 1, "threads": 1, "rounds": 2, "warmup": 3, "iterations": 20}
+# The chain's INT8 options when the recipe gives none (a shipping table's settings key hashes them).
+QUANTIZE_DEFAULTS = QuantizeOptions().to_dict()
 BUILTIN_DATASETS = ("afrisenti", "masakhaner", "sib200", "ud-pos")
 
 
@@ -91,60 +93,29 @@ def _absolute_paths(spec: dict[str, Any]) -> dict[str, Any]:
             and Path(value).expanduser().exists() else value for key, value in spec.items()}
 
 
-def build_stages(config: DistillConfig, options: ChainOptions) -> list[Stage]:
-    """The stages for ``config``, in order. Every input is checked here, before anything runs or is
-    written: step options, the task's data (every split read), every text source, the teacher's
-    fine-tuning values, and that the output folder holds none of the inputs."""
-    values = config.to_dict()
-    task = values["data"].get("task")
-    specs = _task_specs(values)
+def build_stages(recipe: Recipe, options: ChainOptions) -> list[Stage]:
+    """The stages for ``recipe``, in order. Every input is checked here, before anything runs or is
+    written: the task's data (every split read), every text source, the teacher's fine-tuning values,
+    and that the output folder holds none of the inputs (the recipe's own values were checked when read)."""
+    task = dataclasses.asdict(recipe.data.task) if recipe.data.task else None
+    specs = _task_specs(recipe, task)
     if not specs:
-        raise ChainError(f"recipe {config.name} has no task to score and quantize on: give it a [data.task] "
+        raise ChainError(f"recipe {recipe.name} has no task to score and quantize on: give it a [data.task] "
                          f"or a [[next]] finetune step with data = {{ dataset = ..., language = ... }}")
     for spec in specs:
         _check_task(spec)
-    _check_raw_text(values["data"], "data")
-    refuse_output_over_inputs(options.out, _input_paths(config, specs), option="--out")
+    _check_raw_text(recipe.data, "data")
+    refuse_output_over_inputs(options.out, _input_paths(recipe, specs), option="--out")
     _check_baseline_libraries()
     plan = _Plan(options.progress)
-    reason = _finetune_reason(config)
-    title = "fine-tune the teacher" if reason else "teacher (used as it is)"
-    plan.add("teacher", title, steps.teacher, note=reason or "", teacher=config.teacher.model,
-             teacher_files=_teacher_files(config.teacher.model), finetune=_teacher_finetune(config),
-             **_data_files(specs))
-    base = {k: v for k, v in values.items() if k not in ("next", "output_dir")}
-    plan.add("distill", f"distill ({config.name})", steps.distill, config=base,
-             teacher_from=plan.stages[0].name, where=config.name)
-    export_options, bench_options, task = _add_next_steps(plan, config, base, task)
-    _add_delivery(plan, config, export_options, bench_options, task)
+    _add_teacher(plan, recipe, specs)
+    first = recipe.distillation()
+    plan.add("distill", f"distill ({recipe.name})",
+             functools.partial(steps.distill, first, plan.stages[0].name, progress=plan.progress),
+             {"config": _round_table(first), "teacher_from": plan.stages[0].name, "where": recipe.name})
+    task = _add_next_steps(plan, recipe, task)
+    _add_delivery(plan, recipe, task)
     return plan.stages
-
-
-def _add_next_steps(plan: _Plan, config: DistillConfig, base: dict, task: dict | None
-                    ) -> tuple[dict, dict, dict | None]:
-    """The recipe's [[next]] steps as stages; returns the export and bench options and the task."""
-    export_options, bench_options = {}, {}
-    for index, step in enumerate(config.next):
-        where = f"next[{index}] ({step.step})"
-        if step.step == "export":
-            export_options = step.options
-        elif step.step == "bench":
-            bench_options = step.options
-        elif step.step == "distill":
-            merged = _round(base, step.options, index)
-            _check_raw_text(merged["data"], f"next[{index}].data")
-            plan.add(f"distill-{index + 1}", f"distill again ({step.options.get('name', 'round 2')})",
-                     steps.distill, config=merged, teacher_from=plan.last_model, where=where)
-        elif step.step == "finetune":
-            finetune = {**_scoring_defaults(config), **_student_finetune(step.options, task, where)}
-            plan.add("finetune", "fine-tune the student", steps.finetune_student, finetune=finetune,
-                     source=plan.last_model)
-            task = task or finetune["data"]
-        else:
-            settings, note = _compress_settings(step.step, step.options, task)
-            plan.add(step.step, step.step, steps.compress, note=note, step=step.step, source=plan.last_model,
-                     **settings)
-    return export_options, bench_options, task
 
 
 class _Plan:
@@ -153,47 +124,83 @@ class _Plan:
         self.progress = progress
         self.last_model = ""
 
-    def add(self, kind: str, title: str, execute, note: str = "", **settings: Any) -> None:
+    def add(self, kind: str, title: str, execute: Callable[[Path, dict], dict], settings: dict[str, Any],
+            note: str = "") -> None:
+        """Append a stage; ``settings`` (plain JSON values) are hashed into its fingerprint and stored."""
         name = f"{len(self.stages) + 1:02d}-{kind}"
-        # The settings must be plain JSON: they are hashed into the fingerprint and stored.
-        plain = json.loads(json.dumps(settings, default=str))
-        execute_here = functools.partial(execute, {**plain, "progress": self.progress})
-        self.stages.append(Stage(name, title, plain, execute_here, note))
+        self.stages.append(Stage(name, title, settings, execute, note))
         if kind not in ("export", "quantize", "evaluate", "baseline", "bench", "report"):
             self.last_model = name
 
 
-def _add_delivery(plan: _Plan, config: DistillConfig, export_options: dict, bench_options: dict,
-                  task: dict | None) -> None:
-    export, quantize = _export_settings(export_options)
+def _add_teacher(plan: _Plan, recipe: Recipe, specs: list[dict[str, Any]]) -> None:
+    reason = _finetune_reason(recipe)
+    finetune = _teacher_finetune(recipe)
+    config = _finetune_config(finetune, "[teacher.finetune]") if finetune else None
+    plan.add("teacher", "fine-tune the teacher" if reason else "teacher (used as it is)",
+             functools.partial(steps.teacher, recipe.teacher.model, config, progress=plan.progress),
+             {"teacher": recipe.teacher.model, "teacher_files": _teacher_files(recipe.teacher.model),
+              "finetune": finetune, **_data_files(specs)}, note=reason or "")
+
+
+def _add_next_steps(plan: _Plan, recipe: Recipe, task: dict | None) -> dict | None:
+    """The recipe's [[next]] steps as stages (export and bench steps are options of later stages);
+    returns the task the model is then trained on."""
+    for index, step in enumerate(recipe.next):
+        kind, where = step.kind, f"next[{index}] ({step.step})"
+        if isinstance(kind, DistillStep):
+            _check_raw_text(kind.config.data, f"next[{index}].data")
+            plan.add(f"distill-{index + 1}", f"distill again ({step.options.get('name', 'round 2')})",
+                     functools.partial(steps.distill, kind.config, plan.last_model, progress=plan.progress),
+                     {"config": kind.table, "teacher_from": plan.last_model, "where": where})
+        elif isinstance(kind, FinetuneStep):
+            settings = {**_scoring_defaults(recipe), **_student_finetune(kind, task, where)}
+            execute = functools.partial(steps.finetune_student, _finetune_config(settings, where),
+                                        plan.last_model, progress=plan.progress)
+            plan.add("finetune", "fine-tune the student", execute,
+                     {"finetune": settings, "source": plan.last_model})
+            task = task or settings["data"]
+        elif isinstance(kind, CompressStep):
+            text, note = _compress_text(kind, task)
+            plan.add(step.step, step.step, functools.partial(steps.compress, kind, text, plan.last_model),
+                     {"step": step.step, "source": plan.last_model, "config": kind.config.to_dict(),
+                      "text": _text_settings(text)}, note=note)
+    return task
+
+
+def _add_delivery(plan: _Plan, recipe: Recipe, task: dict | None) -> None:
+    export, quantize, bench = recipe.export_step.export, recipe.export_step.quantize, recipe.bench_step.config
     teacher, student = plan.stages[0].name, plan.last_model
-    plan.add("export", "export ONNX FP32", steps.export, source=student, options=export)
+    plan.add("export", "export ONNX FP32", functools.partial(steps.export, export, student),
+             {"source": student, "options": export})
     fp32 = plan.stages[-1].name
-    plan.add("quantize", "quantize INT8 behind the accuracy gate", steps.quantize, source=fp32,
-             options=quantize, data=task)
+    plan.add("quantize", "quantize INT8 behind the accuracy gate",
+             functools.partial(steps.quantize, quantize, task, fp32),
+             {"source": fp32, "options": quantize.to_dict(), "data": task})
     int8 = plan.stages[-1].name
-    plan.add("evaluate", "score both bundles on the test sample", steps.evaluate, fp32=fp32, int8=int8,
-             data=task, limit=config.data.max_eval_examples, seed=config.training.seed)
+    scored = {"data": task, "limit": recipe.data.max_eval_examples, "seed": recipe.training.seed}
+    plan.add("evaluate", "score both bundles on the test sample",
+             functools.partial(steps.evaluate, fp32, int8, **scored), {"fp32": fp32, "int8": int8, **scored})
     scores = plan.stages[-1].name
-    plan.add("baseline", "fit the baseline, score it on the test sample", steps.baseline, data=task,
-             limit=config.data.max_eval_examples, seed=config.training.seed)
+    plan.add("baseline", "fit the baseline, score it on the test sample",
+             functools.partial(steps.baseline, **scored), scored)
     baseline = plan.stages[-1].name
-    variants = [("teacher-pytorch-fp32", "pytorch", teacher), ("student-pytorch-fp32", "pytorch", student),
-                ("student-onnx-fp32", "onnx", fp32), ("student-onnx-int8", "onnx", int8)]
-    plan.add("bench", "benchmark teacher vs student", steps.bench, variants=variants,
-             options=_known(bench_options, BENCH_DEFAULTS, "the bench step"))
-    plan.add("report", "report and model card", steps.report, recipe=config.name, teacher=teacher,
-             student=student, fp32=fp32, int8=int8, scores=scores, baseline=baseline,
-             bench=plan.stages[-1].name,
-             stages=[stage.name for stage in plan.stages])
+    variants = [["teacher-pytorch-fp32", "pytorch", teacher], ["student-pytorch-fp32", "pytorch", student],
+                ["student-onnx-fp32", "onnx", fp32], ["student-onnx-int8", "onnx", int8]]
+    options = {k: v for k, v in bench.to_dict().items() if k != "reference"}
+    plan.add("bench", "benchmark teacher vs student", functools.partial(steps.bench, bench, variants),
+             {"variants": variants, "options": options})
+    report = {"recipe": recipe.name, "teacher": teacher, "student": student, "fp32": fp32, "int8": int8,
+              "scores": scores, "baseline": baseline, "bench": plan.stages[-1].name,
+              "stages": [stage.name for stage in plan.stages]}
+    plan.add("report", "report and model card", functools.partial(steps.report, report), report)
 
 
 # ---------------------------------------------------------------- settings of each kind of stage
 
-def _task_specs(values: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every task the chain reads: [data.task] and the data of the finetune steps, each once."""
-    specs = [values["data"].get("task")]
-    specs += [step.get("data") for step in values.get("next", []) if step.get("step") == "finetune"]
+def _task_specs(recipe: Recipe, task: dict | None) -> list[dict[str, Any]]:
+    """Every task the chain reads: [data.task] and the data of the finetune steps (as written), each once."""
+    specs = [task] + [step.options.get("data") for step in recipe.next if step.step == "finetune"]
     unique: list[dict[str, Any]] = []
     for spec in specs:
         if spec and spec not in unique:
@@ -207,7 +214,7 @@ def _check_task(spec: dict[str, Any]) -> None:
     from edgedistill.tasks import DataSpec, load_task
 
     if spec.get("dataset") in BUILTIN_DATASETS:
-        from edgedistill.data import data_root
+        from edgedistill.shared_data import data_root
 
         data_root()  # one sentence naming $EDGEDISTILL_DATA and ../shared/data when neither is there
     try:
@@ -222,7 +229,7 @@ def _check_task(spec: dict[str, Any]) -> None:
 
 def _raw_text_problem(language: str) -> str | None:
     """Why there is no raw text for ``language`` (None when there is)."""
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     try:
         return None if raw_sentences(language, limit=1) else f"the raw text of {language!r} is empty"
@@ -230,24 +237,24 @@ def _raw_text_problem(language: str) -> str | None:
         return str(exc)
 
 
-def _check_raw_text(data: dict[str, Any], where: str) -> None:
+def _check_raw_text(data: DataConfig, where: str) -> None:
     """Raw text a distillation reads ([data.raw], or raw text added to a task) must be there."""
     for part in ("raw", "unlabelled"):
-        raw = data.get(part)
+        raw = getattr(data, part)
         if not raw:
             continue
-        if raw.get("file"):
-            if not Path(raw["file"]).expanduser().is_file():
-                raise ChainError(f"{where}.{part}.file {raw['file']} does not exist")
-        elif problem := _raw_text_problem(raw["language"]):
+        if raw.file:
+            if not Path(raw.file).expanduser().is_file():
+                raise ChainError(f"{where}.{part}.file {raw.file} does not exist")
+        elif problem := _raw_text_problem(raw.language):
             raise ChainError(f"{where}.{part}: {problem} (or give {where}.{part}.file, one sentence a line)")
 
 
-def _input_paths(config: DistillConfig, specs: list[dict[str, Any]]) -> list[str | None]:
+def _input_paths(recipe: Recipe, specs: list[dict[str, Any]]) -> list[str | None]:
     """The files and folders the chain reads, which its output folder must not hold."""
-    raw = [config.data.raw.file if config.data.raw else None]
-    files = [f for step in config.next for f in step.options.get("files", [])]
-    return [config.teacher.model, config.student.path, *raw, *files,
+    raw = [recipe.data.raw.file if recipe.data.raw else None]
+    files = [f for step in recipe.next if isinstance(step.kind, CompressStep) for f in step.kind.text.files]
+    return [recipe.teacher.model, recipe.student.path, *raw, *files,
             *(path for spec in specs for path in data_paths(spec))]
 
 
@@ -313,23 +320,16 @@ def _teacher_files(model: str) -> str:
 
 
 def _teacher_finetune(config: DistillConfig) -> dict | None:
-    """The teacher's fine-tuning run; evaluated on the student's test sample so the two compare."""
+    """The teacher's fine-tuning settings; evaluated on the student's test sample so the two compare."""
     if not _needs_finetune(config):
         return None
     settings = {**_scoring_defaults(config), **config.teacher.finetune}
-    settings = {**settings, "data": dataclasses.asdict(config.data.task), "model": config.teacher.model}
-    _finetune_config(settings, "[teacher.finetune]")
-    return settings
+    return {**settings, "data": dataclasses.asdict(config.data.task), "model": config.teacher.model}
 
 
-def _finetune_config(settings: dict, where: str) -> None:
-    """Build the fine-tuning config now, so that its own checks of every value run before any stage."""
-    from edgedistill.tasks.config import ConfigError, FinetuneConfig
-
-    try:
-        FinetuneConfig.from_dict({**settings, "output_dir": "(chosen by the chain)"}, where=where)
-    except ConfigError as exc:
-        raise ChainError(str(exc)) from None
+def _finetune_config(settings: dict, where: str) -> FinetuneConfig:
+    """The fine-tuning run of ``settings``, its values checked now (the stage sets its output folder)."""
+    return FinetuneConfig.from_dict({**settings, "output_dir": "(chosen by the chain)"}, where=where)
 
 
 def _scoring_defaults(config: DistillConfig) -> dict:
@@ -339,92 +339,60 @@ def _scoring_defaults(config: DistillConfig) -> dict:
             "max_length": config.training.max_length}
 
 
-def _round(base: dict, options: dict, index: int) -> dict:
-    """A further distillation round: the step's tables replace the recipe's."""
-    merged = {**copy.deepcopy(base), **copy.deepcopy(options)}
-    merged["name"] = options.get("name", f"{base['name']}-round{index + 2}")
-    merged["teacher"] = {"model": "", "head": "auto"}  # the previous stage's model, filled in at run time
-    DistillConfig.from_dict(merged, source=f"next[{index}] (distill)")  # a bad table fails before any stage
-    return merged
+def _round_table(config: Recipe) -> dict[str, Any]:
+    """A distillation round's settings: its config without the steps and the output folder."""
+    return {k: v for k, v in config.to_dict().items() if k not in ("next", "output_dir")}
 
 
-def _student_finetune(options: dict, task: dict | None, where: str) -> dict:
-    from edgedistill.tasks.config import FinetuneConfig
-
-    data = options.get("data") or task
+def _student_finetune(step: FinetuneStep, task: dict | None, where: str) -> dict:
+    """The finetune step's options with its task: its own data table, else the model's task so far."""
+    data = step.options.get("data") or task
     if not data:
         raise ChainError(f"{where} needs a task: give the recipe a [data.task] or the step a data table "
                          f"(data = {{ dataset = \"afrisenti\", language = \"hau\" }})")
-    values = {**options, "data": data}
-    allowed = {f.name for f in dataclasses.fields(FinetuneConfig)} - {"output_dir", "model", "checkpoint_dir"}
-    _known(values, dict.fromkeys(allowed), where)
-    _finetune_config(values, where)
-    return values
+    return {**copy.deepcopy(step.options), "data": data}
 
 
-def _compress_settings(step: str, options: dict, task: dict | None) -> tuple[dict, str]:
-    """The step's config and text sources, and a note when the task's text stands in for raw text."""
-    import importlib
-
-    module_name, class_name = COMPRESS_STEP_CONFIGS[step]
-    config_class = getattr(importlib.import_module(module_name), class_name)
-    config = config_class.from_dict({k: v for k, v in options.items() if k not in TEXT_SOURCE_KEYS},
-                                    source=f"the {step} step")
-    languages = options.get("languages")
-    if languages is None and not options.get("files"):
+def _compress_text(step: CompressStep, task: dict | None) -> tuple[TextSources, str]:
+    """Where the step's text comes from, and a note when the task's text stands in for raw text.
+    Without languages and files, the language of the task is the language."""
+    languages, files = step.text.languages, step.text.files
+    if languages is None and not files:
         languages = [task["language"]] if task and task.get("language") else []
-    text = {"languages": list(languages or []), "files": [str(f) for f in options.get("files", [])],
-            "max_sentences": options.get("max_sentences")}
-    task_text = options.get("task_text", False)
-    if not isinstance(task_text, bool):
-        raise ChainError(f"task_text of the {step} step must be true or false, not {task_text!r}")
-    note = ""
-    if step != "reduce-hidden":  # the one step that reads no text
-        task_text, note = _text_sources(step, text, task_text, task)
-    if task_text:  # only when asked or needed, so that the stages of earlier runs keep their fingerprints
-        text["task_text"] = True
-    return {"config": config.to_dict(), "text": text}, note
+    text = TextSources(list(languages or []), list(files), step.text.max_sentences, step.text.task_text)
+    if not step.reads_text:
+        return text, ""
+    return _text_sources(step.name, text, task)
 
 
-def _text_sources(step: str, text: dict, task_text: bool, task: dict | None) -> tuple[bool, str]:
+def _text_settings(text: TextSources) -> dict[str, Any]:
+    settings = {"languages": text.languages, "files": text.files, "max_sentences": text.max_sentences}
+    if text.task_text:  # only when asked or needed: the stages of earlier runs keep their fingerprints
+        settings["task_text"] = True
+    return settings
+
+
+def _text_sources(step: str, text: TextSources, task: dict | None) -> tuple[TextSources, str]:
     """Check every text source of a compression step now. A language without raw text gives way to
     the task's own training text (as the model reads it), and so does a step given no text at all."""
     from edgedistill.compress.text import read_text_file
 
-    for path in text["files"]:
+    for path in text.files:
         read_text_file(path)  # missing, a directory, not UTF-8: one sentence naming the file
-    problems = {lang: _raw_text_problem(lang) for lang in text["languages"]}
+    problems = {lang: _raw_text_problem(lang) for lang in text.languages}
     without = [lang for lang, problem in problems.items() if problem]
-    text["languages"] = [lang for lang in text["languages"] if lang not in without]
+    text = dataclasses.replace(text, languages=[lang for lang in text.languages if lang not in without])
     note = ""
-    if without or not (text["languages"] or text["files"] or task_text):
+    if without or not (text.languages or text.files or text.task_text):
         if task is None:
             reason = problems[without[0]] if without else "it has no languages and no files"
             raise ChainError(f"the {step} step has no text to count tokens on ({reason}), and the model has "
                              f"no task yet whose training text could stand in: give the step files = "
                              f"[\"text.txt\"] (one text a line)")
-        task_text = True
+        text = dataclasses.replace(text, task_text=True)
         note = "text: the task's training text"
         note += f" (no raw text for {', '.join(without)})" if without else ""
-    elif task_text and task is None:
+    elif text.task_text and task is None:
         raise ChainError(f"task_text of the {step} step needs a task the model was trained on, and it has "
                          f"none yet: move the step after a finetune step, or give it files")
-    return task_text, note
-
-
-def _export_settings(options: dict) -> tuple[dict, dict]:
-    unknown = sorted(set(options) - set(EXPORT_KEYS) - set(QUANTIZE_DEFAULTS))
-    if unknown:
-        raise ChainError(f"the export step has no key {unknown[0]!r}; it takes "
-                         f"{', '.join([*EXPORT_KEYS, *QUANTIZE_DEFAULTS])}")
-    export = {k: v for k, v in options.items() if k in EXPORT_KEYS}
-    quantize = {**QUANTIZE_DEFAULTS, **{k: v for k, v in options.items() if k in QUANTIZE_DEFAULTS}}
-    return export, quantize
-
-
-def _known(options: dict, defaults: dict, where: str) -> dict:
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ChainError(f"{where} has no key {unknown[0]!r}; it takes {', '.join(sorted(defaults))}")
-    return {**{k: v for k, v in defaults.items() if v is not None}, **options}
-
+    return text, note

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.atomic import read_json
-from edgedistill.chain.stages import StageRecord
+from edgedistill.chain.runner import StageRecord
 
 # The project's targets (issue 8): retention of the teacher's metric, bundle size, INT8 speed-up.
 TARGET_RETENTION = 0.95

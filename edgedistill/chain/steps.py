@@ -1,23 +1,32 @@
 """What each stage of the chain does: thin calls into the stages' own code, and the numbers they leave.
 
-Every function here takes the stage's settings, the folder to write (``product``) and the records of
-the stages before it, and returns a summary read back from the files it wrote (results.json, a
-compression report, a bundle manifest, bench.json), so the report quotes the run and nothing else.
-When ``product`` already exists, an earlier attempt finished it and it is only read back.
+Every function here takes what the plan read from the recipe (typed configs, the names of the
+stages it reads), then the folder to write (``product``) and the records of the stages before it, and
+returns a summary read back from the files it wrote (results.json, a compression report, a bundle
+manifest, bench.json), so the report quotes the run and nothing else. When ``product`` already exists,
+an earlier attempt finished it and it is only read back.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgedistill.atomic import read_json
-from edgedistill.chain.stages import StageRecord
+from edgedistill.chain.runner import StageRecord
 from edgedistill.errors import EdgedistillError
 from edgedistill.tasks.task import TASK_FILE
+
+if TYPE_CHECKING:
+    from edgedistill.benchmarks.runner import BenchConfig
+    from edgedistill.chain.next_steps import CompressStep, TextSources
+    from edgedistill.chain.recipe import Recipe
+    from edgedistill.export.quantize_options import QuantizeOptions
+    from edgedistill.tasks.config import FinetuneConfig
 
 
 class ChainError(EdgedistillError):
@@ -48,59 +57,56 @@ def _training_summary(results: dict[str, Any], model: Path) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- training stages
 
-def teacher(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def teacher(model: str, finetune: FinetuneConfig | None, product: Path, done: dict[str, StageRecord], *,
+            progress: bool) -> dict[str, Any]:
     """Fine-tune the teacher on the task, or point at it when it needs no fine-tuning."""
-    if settings["finetune"] is None:
+    if finetune is None:
         from edgedistill.teachers import resolve_teacher
 
-        location = resolve_teacher(settings["teacher"])  # a directory, or a hub id
+        location = resolve_teacher(model)  # a directory, or a hub id
         local = isinstance(location, Path)
         results = read_json(location / "results.json") if local else {}
         summary = _training_summary(results, Path(str(location)))
         return {**summary, "model_outside": str(location.resolve()) if local else location,
                 "fine_tuned_here": False,
                 "headline": f"used as it is: {location}"}
-    from edgedistill.tasks.config import FinetuneConfig
-    from edgedistill.tasks.finetune import finetune
+    from edgedistill.tasks.finetune import finetune as run_finetune
 
-    config = FinetuneConfig.from_dict({**settings["finetune"], "output_dir": str(product)})
     if not product.exists():
-        finetune(config, progress=settings["progress"])
+        run_finetune(finetune.replace(output_dir=str(product)), progress=progress)
     return {**_training_summary(read_json(product / "results.json"), product), "fine_tuned_here": True}
 
 
-def distill(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def distill(config: Recipe, teacher_from: str, product: Path, done: dict[str, StageRecord], *,
+            progress: bool) -> dict[str, Any]:
     """One distillation round; its teacher is the model of the stage named in ``teacher_from``."""
-    from edgedistill.distill.config import DistillConfig
     from edgedistill.distill.run import distill as run_distill
 
-    values = json.loads(json.dumps(settings["config"]))
-    values["teacher"]["model"] = str(done[settings["teacher_from"]].model)
-    values["output_dir"] = str(product)
-    config = DistillConfig.from_dict(values, source=f"the distill stage ({settings['where']})")
+    teacher = dataclasses.replace(config.teacher, model=str(done[teacher_from].model))
     if not product.exists():
-        run_distill(config, progress=settings["progress"])
+        run_distill(config.replace(teacher=teacher, output_dir=str(product)), progress=progress)
     return _training_summary(read_json(product / "results.json"), product)
 
 
-def finetune_student(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
-    from edgedistill.tasks.config import FinetuneConfig
+def finetune_student(config: FinetuneConfig, source: str, product: Path, done: dict[str, StageRecord], *,
+                     progress: bool) -> dict[str, Any]:
+    """Fine-tune the model of the stage ``source`` on the step's task."""
     from edgedistill.tasks.finetune import finetune
 
-    values = {**settings["finetune"], "model": str(done[settings["source"]].model),
-              "output_dir": str(product)}
     if not product.exists():
-        finetune(FinetuneConfig.from_dict(values), progress=settings["progress"])
+        finetune(config.replace(model=str(done[source].model), output_dir=str(product)), progress=progress)
     return _training_summary(read_json(product / "results.json"), product)
 
 
 # ---------------------------------------------------------------- compression stages
 
-def compress(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def compress(step: CompressStep, text: TextSources, source_stage: str, product: Path,
+             done: dict[str, StageRecord]) -> dict[str, Any]:
     """trim-vocab, prune-ffn, prune-heads or reduce-hidden on the previous model (edgedistill.compress)."""
-    source = done[settings["source"]].model
+    source = done[source_stage].model
     if not product.exists():
-        _compress(settings["step"], settings["config"], settings["text"], source, product)
+        texts, held_out = _compression_texts(text, source)
+        step.run(source, product, texts, held_out)
     if (source / TASK_FILE).is_file() and not (product / TASK_FILE).is_file():
         shutil.copy(source / TASK_FILE, product / TASK_FILE)  # labels, text prefix, data: unchanged
     report = read_json(product / "compression-report.json")
@@ -123,75 +129,62 @@ def _task_texts(source: Path) -> list[str]:
             for e in task.split("train").examples]
 
 
-def _compress(step: str, options: dict[str, Any], text: dict[str, Any], source: Path, product: Path) -> None:
+def _compression_texts(text: TextSources, source: Path) -> tuple[list[str], list[str] | None]:
+    """The texts a compressor counts (the task's training texts first, when asked), and the held-out
+    texts (the test split of the same languages) a trimmed tokenizer is measured on."""
     from edgedistill.compress.text import gather_texts
 
-    texts = _task_texts(source) if text.get("task_text") else []
-    if text["languages"] or text["files"] or not texts:
-        texts += gather_texts(text["languages"], text["files"], limit_per_source=text["max_sentences"])
-    if step == "trim-vocab":
-        from edgedistill.compress.vocab import VocabTrimConfig, VocabularyTrimmer
-
-        held_out = gather_texts(text["languages"], (), limit_per_source=text["max_sentences"], split="test") \
-            if text["languages"] else None
-        VocabularyTrimmer(VocabTrimConfig.from_dict(options)).trim_directory(source, product, texts,
-                                                                              eval_texts=held_out)
-    elif step in ("prune-ffn", "prune-heads"):
-        from edgedistill.compress.pruning import PruneConfig, StructuredPruner
-
-        StructuredPruner(PruneConfig.from_dict(options)).prune_directory(source, product, texts)
-    else:
-        from edgedistill.compress.hidden import HiddenReduceConfig, HiddenSizeReducer
-
-        HiddenSizeReducer(HiddenReduceConfig.from_dict(options)).reduce_directory(source, product)
+    texts = _task_texts(source) if text.task_text else []
+    if text.languages or text.files or not texts:
+        texts += gather_texts(text.languages, text.files, limit_per_source=text.max_sentences)
+    held_out = gather_texts(text.languages, (), limit_per_source=text.max_sentences, split="test") \
+        if text.languages else None
+    return texts, held_out
 
 
 # ---------------------------------------------------------------- export, quantize, bench
 
-def export(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def export(options: dict[str, Any], source: str, product: Path, done: dict[str, StageRecord]
+           ) -> dict[str, Any]:
+    """Export the model of the stage ``source`` to an ONNX FP32 bundle (``options``: ExportOptions keys)."""
     from edgedistill.export.pipeline import ExportOptions, export_bundle
 
-    source = done[settings["source"]].model
     if not product.exists():
-        export_bundle(str(source), product, ExportOptions(**settings["options"]), log=say)
+        export_bundle(str(done[source].model), product, ExportOptions(**options), log=say)
     return _bundle_summary(product)
 
 
-def quantize(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
-    from edgedistill.export.gate import escalation_ladder
-    from edgedistill.export.inc import NeuralCompressorScheme  # noqa: F401  (registers the scheme)
+def quantize(options: QuantizeOptions, data: dict[str, Any] | None, source: str, product: Path,
+             done: dict[str, StageRecord]) -> dict[str, Any]:
+    """Quantize the FP32 bundle of the stage ``source`` to INT8 behind the accuracy gate, on the dev split
+    of ``data`` (None: the task the bundle records)."""
     from edgedistill.export.pipeline import dev_data, quantize_bundle
-    from edgedistill.export.quantize import SCHEMES, auto_preset
     from edgedistill.runtime.bundle import load_manifest
 
-    fp32 = done[settings["source"]].model
+    fp32 = done[source].model
     if not product.exists():
-        options = settings["options"]
         manifest = load_manifest(fp32)
-        spec = settings["data"] or dict((manifest.source.get("task") or {}).get("data") or {})
+        spec = data or dict((manifest.source.get("task") or {}).get("data") or {})
         if not spec:
             raise ChainError("the quantize stage needs dev data: give the recipe a [data.task] or a "
                              "finetune step with a task")
-        data = dev_data(spec, manifest.task, manifest.labels or None, limit=options["dev_limit"])
-        preset = auto_preset() if options["preset"] == "auto" else options["preset"]
-        first = SCHEMES[options["scheme"]](preset=preset, per_channel=options["per_channel"],
-                                           keep_fp32=list(options["keep_fp32"]))
-        quantize_bundle(fp32, product, escalation_ladder(first), data, max_drop=options["max_drop"],
-                        log=say)
+        dev = dev_data(spec, manifest.task, manifest.labels or None, limit=options.dev_limit)
+        quantize_bundle(fp32, product, options.ladder(), dev, max_drop=options.max_drop, log=say)
     return _bundle_summary(product)
 
 
-def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def evaluate(fp32: str, int8: str, product: Path, done: dict[str, StageRecord], *, data: dict[str, Any],
+             limit: int | None, seed: int) -> dict[str, Any]:
     """Score the FP32 and INT8 bundles on the test sample the teacher and the student were scored on."""
     scores = read_json(product / "scores.json")
     if not scores:
         from edgedistill.chain.bundle_model import score_bundle
 
-        model = done[done[settings["fp32"]].settings["source"]].model  # the exported model: its tokenizer
+        model = done[done[fp32].settings["source"]].model  # the exported model: its tokenizer
         scores = {"bundles": {}}
-        for name in ("fp32", "int8"):
-            scores["bundles"][name], info = score_bundle(done[settings[name]].model, model, settings["data"],
-                                                         limit=settings["limit"], seed=settings["seed"])
+        for name, stage in (("fp32", fp32), ("int8", int8)):
+            scores["bundles"][name], info = score_bundle(done[stage].model, model, data, limit=limit,
+                                                         seed=seed)
             scores.update(info)
         product.mkdir(parents=True, exist_ok=True)
         (product / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
@@ -202,7 +195,8 @@ def evaluate(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
     return scores
 
 
-def baseline(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+def baseline(product: Path, done: dict[str, StageRecord], *, data: dict[str, Any], limit: int | None,
+             seed: int) -> dict[str, Any]:
     """The simple baseline (TF-IDF + logistic regression, or a CRF) on the test sample the bundles were
     scored on, so that the report can say whether the student beats it."""
     from edgedistill.baselines.train import BaselineError, train_baseline
@@ -210,8 +204,7 @@ def baseline(settings: dict[str, Any], product: Path, done: dict[str, StageRecor
 
     if not product.exists():
         try:
-            train_baseline(DataSpec(**settings["data"]), product, test_limit=settings["limit"],
-                           seed=settings["seed"])
+            train_baseline(DataSpec(**data), product, test_limit=limit, seed=seed)
         except BaselineError as exc:  # e.g. no dev split to choose its settings on: the report says so
             return {"skipped": str(exc), "headline": f"no baseline: {exc}"}
     results = read_json(product / "results.json")
@@ -244,10 +237,12 @@ def _bundle_summary(bundle: Path) -> dict[str, Any]:
             "model": str(bundle)}
 
 
-def bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
-    """Teacher (PyTorch FP32) against the student (PyTorch FP32, ONNX FP32, ONNX INT8), interleaved."""
+def bench(config: BenchConfig, variants: list[list[str]], product: Path, done: dict[str, StageRecord]
+          ) -> dict[str, Any]:
+    """Teacher (PyTorch FP32) against the student (PyTorch FP32, ONNX FP32, ONNX INT8), interleaved;
+    ``variants`` are [name, kind, stage] triples, the first the reference."""
     if not (product / "bench.json").is_file():
-        _bench(settings, product, done)
+        _bench(config, variants, product, done)
     payload = read_json(product / "bench.json")
     summary = {name: {k: v for k, v in values.items() if k != "metrics"}
                for name, values in payload["summary"].items()}
@@ -258,16 +253,16 @@ def bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord])
             "headline": headline}
 
 
-def _bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> None:
+def _bench(config: BenchConfig, stages: list[list[str]], product: Path, done: dict[str, StageRecord]) -> None:
     import shlex
 
     from edgedistill.benchmarks.report import write_report
-    from edgedistill.benchmarks.runner import BenchConfig, BenchError, run_benchmark
+    from edgedistill.benchmarks.runner import BenchError, run_benchmark
     from edgedistill.benchmarks.variants import VariantSpec
     from edgedistill.env import environment_report
 
-    variants = [VariantSpec(name, kind, str(done[stage].model)) for name, kind, stage in settings["variants"]]
-    config = BenchConfig(**settings["options"], reference=variants[0].name)
+    variants = [VariantSpec(name, kind, str(done[stage].model)) for name, kind, stage in stages]
+    config = config.replace(reference=variants[0].name)
     try:
         result = run_benchmark(variants, config, progress=say)
     except BenchError as exc:
@@ -280,6 +275,7 @@ def _bench(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]
 
 
 def report(settings: dict[str, Any], product: Path, done: dict[str, StageRecord]) -> dict[str, Any]:
+    """The report and model card, from the records of the stages ``settings`` names."""
     from edgedistill.chain.report import write_chain_report
 
     if not (product / "report.md").is_file():

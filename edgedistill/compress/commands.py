@@ -61,7 +61,7 @@ def _effective_config(config_class, config_file: Path | None, cleared: tuple[str
     values = config_class.load(config_file).to_dict() if config_file else {}
     values.update({key: value for key, value in options.items() if value is not None})
     values.update(dict.fromkeys(cleared))
-    return config_class.from_dict(values, source=str(config_file) if config_file else "the options")
+    return config_class.from_dict(values, where=str(config_file) if config_file else "the options")
 
 
 def _texts(languages, text_files, tsv_column, limit, split: str | None = None) -> list[str]:
@@ -122,8 +122,8 @@ def trim_vocab(source, out, config_file, print_config, head, overwrite, as_json,
     held_out = [t for path in eval_files for t in read_text_file(path)]
     if not eval_files and languages:
         held_out = _texts(languages, (), None, limit, split="test")
-    report = VocabularyTrimmer(config).trim_directory(source, out, texts, eval_texts=held_out or None,
-                                                      head=head, overwrite=overwrite)
+    report = VocabularyTrimmer(config).compress_directory(source, out, texts, held_out=held_out or None,
+                                                          head=head, overwrite=overwrite)
     _finish(report, out, as_json, _trim_lines(report.details))
 
 
@@ -188,7 +188,7 @@ def prune(source, out, config_file, print_config, head, overwrite, as_json, lang
         click.echo(config.to_toml(), nl=False)
         return
     texts = _texts(languages, text_files, tsv_column, limit)
-    report = StructuredPruner(config).prune_directory(source, out, texts, head=head, overwrite=overwrite)
+    report = StructuredPruner(config).compress_directory(source, out, texts, head=head, overwrite=overwrite)
     details = report.details
     _finish(report, out, as_json, [
         f"heads per layer    {details['shape_before']['heads']} -> {details['shape_after']['heads']}",
@@ -223,7 +223,7 @@ def reduce_hidden(source, out, config_file, print_config, head, overwrite, as_js
     if print_config:
         click.echo(config.to_toml(), nl=False)
         return
-    report = HiddenSizeReducer(config).reduce_directory(source, out, head=head, overwrite=overwrite)
+    report = HiddenSizeReducer(config).compress_directory(source, out, head=head, overwrite=overwrite)
     _finish(report, out, as_json, [
         f"hidden size        {report.details['hidden_before']} -> {report.details['hidden_after']} "
         f"(head size {report.details['head_size_before']} -> {report.details['head_size_after']}); "

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.compress.config import CompressionConfig, ConfigError
 from edgedistill.compress.report import CompressionReport
+from edgedistill.config import Config, ConfigError
 from edgedistill.errors import EdgedistillError
 
 METHODS = ("truncate", "svd")
@@ -38,7 +38,7 @@ class HiddenReduceError(EdgedistillError):
 
 
 @dataclass
-class HiddenReduceConfig(CompressionConfig):
+class HiddenReduceConfig(Config):
     """hidden_size: the new hidden size (divisible by the number of attention heads).
     method: "truncate" (first coordinates) or "svd" (top singular directions of the word embeddings).
     """
@@ -105,9 +105,13 @@ class HiddenSizeReducer:
             raise HiddenReduceError(f"hidden_size {new} is not divisible by the model's {heads} attention "
                                     f"heads; try {new - new % heads} or {new - new % heads + heads}")
 
-    def reduce_directory(self, source: str | Path, out_dir: str | Path, *, head: str = "auto",
-                         overwrite: bool = False) -> CompressionReport:
-        """Load a model directory (or built-in teacher), reduce it, write ``out_dir``; return the report."""
+    def compress_directory(self, source: str | Path, out_dir: str | Path, texts: list[str] | None = None, *,
+                           held_out: list[str] | None = None, head: str = "auto",
+                           overwrite: bool = False) -> CompressionReport:
+        """Load a model directory (or built-in teacher), reduce it, write ``out_dir``; return the report.
+
+        The reduction reads no text: ``texts`` and ``held_out`` are there for the compressors' shared
+        signature."""
         from edgedistill.compress.models import error_if_exists, load_model, save_model
 
         error_if_exists(out_dir, overwrite)

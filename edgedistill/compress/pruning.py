@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.compress.config import CompressionConfig, ConfigError
 from edgedistill.compress.report import CompressionReport
+from edgedistill.config import Config, ConfigError
 from edgedistill.errors import EdgedistillError
 
 OBJECTIVES = ("auto", "mlm", "task", "output")
@@ -26,7 +26,7 @@ class PruneError(EdgedistillError):
 
 
 @dataclass
-class PruneConfig(CompressionConfig):
+class PruneConfig(Config):
     """What to keep, and the batches that decide it.
 
     heads_per_layer: attention heads to keep in each layer: one number for all layers, or one per
@@ -145,9 +145,11 @@ class StructuredPruner:
             raise PruneError(f"ffn_size {ffn} is larger than the model's FFN size {min(shape['ffn'])}")
         return heads, ffn
 
-    def prune_directory(self, source: str | Path, out_dir: str | Path, texts: list[str], *,
-                        head: str = "auto", overwrite: bool = False) -> CompressionReport:
-        """Load a model directory (or built-in teacher), prune it, write ``out_dir``; return the report."""
+    def compress_directory(self, source: str | Path, out_dir: str | Path, texts: list[str], *,
+                           held_out: list[str] | None = None, head: str = "auto",
+                           overwrite: bool = False) -> CompressionReport:
+        """Load a model directory (or built-in teacher), prune it (importance measured on ``texts``),
+        write ``out_dir``; return the report. ``held_out`` is unused: the compressors share one signature."""
         from edgedistill.compress.models import error_if_exists, load_model, save_model
 
         error_if_exists(out_dir, overwrite)

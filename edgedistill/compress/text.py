@@ -1,6 +1,6 @@
 """Target-language text for token statistics and importance batches.
 
-Raw MAFAND sentences come from ``edgedistill.data.raw_sentences``; any text file works too: one
+Raw MAFAND sentences come from ``edgedistill.shared_data.raw_sentences``; any text file works too: one
 text a line, or one column of a TSV with a header row (AfriSenti ``tweet``, SIB-200 ``text``).
 """
 
@@ -52,7 +52,7 @@ def gather_texts(languages: Iterable[str] = (), files: Iterable[str | Path] = ()
                  column: str | None = None, limit_per_source: int | None = None,
                  split: str | None = None) -> list[str]:
     """Raw sentences of each language plus the lines of each file, in that order."""
-    from edgedistill.data import raw_sentences
+    from edgedistill.shared_data import raw_sentences
 
     texts: list[str] = []
     for lang in languages:

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.compress.config import CompressionConfig, ConfigError
 from edgedistill.compress.report import CompressionReport
 from edgedistill.compress.tokenizer_files import TokenizerModel, read_tokenizer_model, write_trimmed_tokenizer
+from edgedistill.config import Config, ConfigError
 from edgedistill.errors import EdgedistillError
 
 CONFIG_TOKEN_ID_FIELDS = ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id",
@@ -35,7 +35,7 @@ class VocabTrimError(EdgedistillError):
 
 
 @dataclass
-class VocabTrimConfig(CompressionConfig):
+class VocabTrimConfig(Config):
     """How to choose the kept vocabulary.
 
     target_size: the vocabulary size after trimming, special tokens included (40k is about lossless
@@ -56,11 +56,11 @@ class VocabTrimConfig(CompressionConfig):
     keep_tokens: tuple[str, ...] = ()
 
     @classmethod
-    def complete(cls, values: dict[str, Any]) -> dict[str, Any]:
+    def from_dict(cls, values: Any, *, where: str = "the config") -> VocabTrimConfig:
         # A coverage without a size means "no size", not the default 40k (TOML cannot write None).
-        if values.get("coverage") is not None and "target_size" not in values:
-            return {**values, "target_size": None}
-        return values
+        if isinstance(values, dict) and values.get("coverage") is not None and "target_size" not in values:
+            values = {**values, "target_size": None}
+        return super().from_dict(values, where=where)
 
     def validate(self) -> None:
         if (self.target_size is None) == (self.coverage is None):
@@ -135,16 +135,17 @@ class VocabularyTrimmer:
             details=_details(parsed.family, tokenizer, new_tokenizer, kept, texts, eval_texts))
         return TrimResult(model, new_tokenizer, kept, report)
 
-    def trim_directory(self, source: str | Path, out_dir: str | Path, texts: list[str], *,
-                       eval_texts: list[str] | None = None, head: str = "auto",
-                       overwrite: bool = False) -> CompressionReport:
-        """Load a model directory (or built-in teacher), trim it, write ``out_dir``; return the report."""
+    def compress_directory(self, source: str | Path, out_dir: str | Path, texts: list[str], *,
+                           held_out: list[str] | None = None, head: str = "auto",
+                           overwrite: bool = False) -> CompressionReport:
+        """Load a model directory (or built-in teacher), trim it on ``texts``, write ``out_dir``; return
+        the report (which measures the trimmed tokenizer on ``held_out`` texts, when given)."""
         from edgedistill.compress.models import error_if_exists, load_model, save_model
 
         error_if_exists(out_dir, overwrite)
         loaded = load_model(source, head=head)
         with tempfile.TemporaryDirectory(prefix="edgedistill-trim-") as workdir:
-            result = self.trim(loaded.model, loaded.tokenizer, texts, eval_texts=eval_texts,
+            result = self.trim(loaded.model, loaded.tokenizer, texts, eval_texts=held_out,
                                workdir=Path(workdir) / "tokenizer")
             save_model(result.model, result.tokenizer, out_dir, result.report, source=loaded,
                        overwrite=overwrite)

@@ -1,15 +1,16 @@
 """Distillation: students made from a teacher, composable losses, a Trainer-based distiller, recipes.
 
-Importing this package is light (standard library only): configs and recipes are read without torch.
+Importing this package is light (standard library only): configs are read without torch.
 The heavy parts load on use:
 
-    from edgedistill.distill import DistillConfig, load_recipe
-    config = load_recipe("comet").with_overrides({"output_dir": "runs/comet-hau"})
+    from edgedistill.chain.recipe import load_recipe
+    config = load_recipe("comet", {"output_dir": "runs/comet-hau"})
     from edgedistill.distill.run import distill
     outcome = distill(config)          # the same run as `edgedistill distill comet --out runs/comet-hau`
 
-Modules: ``config`` (dataclasses and TOML), ``recipes`` (the shipped recipes and overrides),
-``students``, ``losses``, ``trainer``, ``teacher_cache``, ``data``, ``run``, ``ablation``.
+Modules: ``config`` (the dataclasses of one distillation), ``students``, ``losses``, ``trainer``,
+``teacher_cache``, ``data``, ``run``, ``ablation``. Recipe files (a distillation and the steps after
+it) are read by ``edgedistill.chain.recipe``.
 """
 
 from edgedistill.distill.config import (
@@ -17,22 +18,18 @@ from edgedistill.distill.config import (
     AttentionTerm,
     DataConfig,
     DistillConfig,
-    DistillConfigError,
     HiddenTerm,
     KLTerm,
     LabelTerm,
     LogitMSETerm,
     MLMTerm,
-    NextStep,
     RawTextConfig,
     StudentConfig,
     TeacherConfig,
     TrainingConfig,
 )
-from edgedistill.distill.recipes import apply_overrides, list_recipes, load_recipe, recipe_path
 
 __all__ = [
-    "LOSS_TERMS", "AttentionTerm", "DataConfig", "DistillConfig", "DistillConfigError", "HiddenTerm",
-    "KLTerm", "LabelTerm", "LogitMSETerm", "MLMTerm", "NextStep", "RawTextConfig", "StudentConfig",
-    "TeacherConfig", "TrainingConfig", "apply_overrides", "list_recipes", "load_recipe", "recipe_path",
+    "LOSS_TERMS", "AttentionTerm", "DataConfig", "DistillConfig", "HiddenTerm", "KLTerm", "LabelTerm",
+    "LogitMSETerm", "MLMTerm", "RawTextConfig", "StudentConfig", "TeacherConfig", "TrainingConfig",
 ]

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from edgedistill.atomic import atomic_write_text
-from edgedistill.distill.config import LOSS_TERMS, DistillConfig, DistillConfigError, LossTerm
+from edgedistill.config import ConfigError
+from edgedistill.distill.config import LOSS_TERMS, DistillConfig, LossTerm
 
 DEFAULT_VARIANTS = {"kd": ("kl",), "attention": ("attention",), "both": ("kl", "attention")}
 TEACHER_SCORES = "teacher-scores.json"
@@ -33,7 +34,7 @@ def parse_variants(items: tuple[str, ...] | list[str]) -> dict[str, tuple[str, .
         name, _, spec = item.partition("=")
         types, *overrides = spec.split(";")
         if not name.strip() or not types.strip() or any("=" not in o for o in overrides):
-            raise DistillConfigError(f"variant {item!r} is not NAME=TYPE[:WEIGHT][,TYPE...][;KEY=VALUE...] "
+            raise ConfigError(f"variant {item!r} is not NAME=TYPE[:WEIGHT][,TYPE...][;KEY=VALUE...] "
                                      f"(e.g. kd=kl)")
         terms = tuple(t.strip() for t in types.split(",") if t.strip())
         variants[name.strip()] = terms + tuple(o.strip() for o in overrides)
@@ -53,7 +54,7 @@ def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], run
     that type's defaults (e.g. ``labels:0.5`` adds cross-entropy on the gold labels). ``KEY=VALUE``
     parts override any other key (``student.init=teacher-layers``).
     """
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     types, overrides = _split_variant(types)
     specs = [_term_spec(item, name) for item in types]
@@ -70,20 +71,20 @@ def variant_config(config: DistillConfig, name: str, types: tuple[str, ...], run
 def _term_spec(item: str, variant: str) -> tuple[str, float | None]:
     kind, _, weight = item.partition(":")
     if kind not in LOSS_TERMS:
-        raise DistillConfigError(f"variant {variant} names loss type {kind!r}; types: "
+        raise ConfigError(f"variant {variant} names loss type {kind!r}; types: "
                                  f"{', '.join(LOSS_TERMS)}")
     if not weight:
         return kind, None
     try:
         return kind, float(weight)
     except ValueError:
-        raise DistillConfigError(f"variant {variant}: weight {weight!r} of {kind} is not a number") from None
+        raise ConfigError(f"variant {variant}: weight {weight!r} of {kind} is not a number") from None
 
 
 def _rescaled(config: DistillConfig, name: str, kinds: set[str]) -> list[LossTerm]:
     missing = sorted(kinds - {term.type for term in config.losses})
     if missing:
-        raise DistillConfigError(f"variant {name} adds {missing[0]}, which the recipe lacks: give its weight "
+        raise ConfigError(f"variant {name} adds {missing[0]}, which the recipe lacks: give its weight "
                                  f"({missing[0]}:0.5)")
     kept = [term for term in config.losses if term.type in kinds]
     scale = sum(t.weight for t in config.losses) / sum(t.weight for t in kept)
@@ -93,7 +94,7 @@ def _rescaled(config: DistillConfig, name: str, kinds: set[str]) -> list[LossTer
 def _weighted(config: DistillConfig, name: str, kind: str, weight: float | None) -> list[LossTerm]:
     found = [term for term in config.losses if term.type == kind]
     if not found and weight is None:
-        raise DistillConfigError(f"variant {name} adds {kind}, which the recipe lacks: give its weight "
+        raise ConfigError(f"variant {name} adds {kind}, which the recipe lacks: give its weight "
                                  f"({kind}:0.5)")
     found = found or [LOSS_TERMS[kind]()]
     return [type(term)(**{**_fields(term), "weight": term.weight if weight is None else weight})
@@ -110,7 +111,7 @@ def run_ablation(config: DistillConfig, variants: dict[str, tuple[str, ...]], ru
                  command: str, progress: bool = True) -> str:
     """Train (or reuse) each variant, score the teacher, write the table to ``out``; return it."""
     if config.data.task is None:
-        raise DistillConfigError("an ablation scores students on a task: the recipe needs [data.task]")
+        raise ConfigError("an ablation scores students on a task: the recipe needs [data.task]")
     # The variant with the most terms runs first, so that its teacher pass fills the cache the
     # others read; the table keeps the order given.
     results = {}

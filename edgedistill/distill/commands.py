@@ -17,7 +17,7 @@ SET_HELP = ("Set any key of the recipe by its dotted path, e.g. --set training.e
 
 
 def _resolve(recipe: str, teacher: str | None, out: Path | None, settings: tuple[str, ...]):
-    from edgedistill.distill.recipes import load_recipe, split_assignment
+    from edgedistill.chain.recipe import load_recipe, split_assignment
 
     overrides = [split_assignment(item) for item in settings]
     if teacher:
@@ -59,7 +59,7 @@ def distill(recipe: str | None, teacher: str | None, out: Path | None, settings:
     results.json (dev/test metrics for a task). Checkpoints go to OUT.checkpoints; running the same
     command again resumes from the last one.
     """
-    from edgedistill.distill.recipes import list_recipes
+    from edgedistill.chain.recipe import list_recipes
 
     if list_only:
         for name, description in list_recipes().items():

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from edgedistill.distill.config import DataConfig, DistillConfigError, RawTextConfig
+from edgedistill.config import ConfigError
+from edgedistill.distill.config import DataConfig, RawTextConfig
 from edgedistill.distill.losses import IGNORE_INDEX
 from edgedistill.tasks.task import SEQUENCE, SIMILARITY, Task, load_task, subsample
 
@@ -68,10 +69,10 @@ def _task_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: 
 
     task = load_task(config.task)
     if task.kind == SIMILARITY:
-        raise DistillConfigError("data.task is an embedding-similarity task; distillation from a task "
+        raise ConfigError("data.task is an embedding-similarity task; distillation from a task "
                                  "needs sequence or token classification")
     if head != task.kind:
-        raise DistillConfigError(f"the teacher's head is {head!r} but data.task {task.name} is {task.kind}; "
+        raise ConfigError(f"the teacher's head is {head!r} but data.task {task.name} is {task.kind}; "
                                  f"use a teacher fine-tuned on the task (edgedistill finetune)")
     prefix = _text_prefix(config.text_prefix, task.kind, provenance)
     train = subsample(task.split("train").examples, config.max_train_examples, seed)
@@ -136,20 +137,20 @@ def _raw_data(config: DataConfig, tokenizer, head: str, max_length: int, seed: i
             mask_tokens(feature, tokenizer, config.mlm_probability, rng, replacements)
         return DistillData(_indexed(features), "masked", prefix, source=source)
     if head != "base":
-        raise DistillConfigError(f"raw-text distillation needs a teacher with an MLM head or none; this "
+        raise ConfigError(f"raw-text distillation needs a teacher with an MLM head or none; this "
                                  f"teacher is a {head} model: give data.task instead")
     return DistillData(_indexed(features), None, prefix, source=source)
 
 
 def _raw_texts(raw: RawTextConfig) -> tuple[list[str], str]:
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     if raw.file:
         from pathlib import Path
 
         path = Path(raw.file)
         if not path.is_file():
-            raise DistillConfigError(f"data.raw.file {path} does not exist")
+            raise ConfigError(f"data.raw.file {path} does not exist")
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return lines[: raw.max_sentences], str(path)
     if not raw.splits:
@@ -162,7 +163,7 @@ def _raw_texts(raw: RawTextConfig) -> tuple[list[str], str]:
         except DataNotFound:
             continue
     if not texts:
-        raise DistillConfigError(f"no raw text for {raw.language!r} in the splits {', '.join(raw.splits)}")
+        raise ConfigError(f"no raw text for {raw.language!r} in the splits {', '.join(raw.splits)}")
     return texts[: raw.max_sentences], f"raw/mafand/{raw.language} ({'+'.join(found)})"
 
 

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from edgedistill.config import ConfigError
 from edgedistill.distill.config import (
     AttentionTerm,
-    DistillConfigError,
     HiddenTerm,
     KLTerm,
     LabelTerm,
@@ -240,7 +240,7 @@ def attention_index(layer: int, count: int, where: str) -> int:
     """A layer number (1..count, or negative from the end) -> index into the attention tuple."""
     number = layer if layer > 0 else count + 1 + layer
     if not 1 <= number <= count:
-        raise DistillConfigError(f"{where}: layer {layer} does not exist in a model of {count} layers")
+        raise ConfigError(f"{where}: layer {layer} does not exist in a model of {count} layers")
     return number - 1
 
 
@@ -248,7 +248,7 @@ def hidden_index(layer: int, count: int, where: str) -> int:
     """A layer number (0 = embeddings, 1..count, or negative) -> index into the hidden-state tuple."""
     number = layer if layer >= 0 else count + 1 + layer
     if not 0 <= number <= count:
-        raise DistillConfigError(f"{where}: layer {layer} does not exist in a model of {count} layers")
+        raise ConfigError(f"{where}: layer {layer} does not exist in a model of {count} layers")
     return number
 
 
@@ -271,7 +271,7 @@ def build_term(term: LossTerm, counts: LayerCounts, where: str) -> nn.Module:
     if isinstance(term, HiddenTerm):
         pairs = _resolved_pairs(term.layers, counts, hidden_index, f"{where}.layers")
         return HiddenStateLoss(pairs, counts.student_width, counts.teacher_width, term.metric)
-    raise DistillConfigError(f"{where}: no loss module for term type {term.type!r}")
+    raise ConfigError(f"{where}: no loss module for term type {term.type!r}")
 
 
 LOGIT_TERMS = (KLDivergenceLoss, LogitMSELoss)
@@ -359,7 +359,7 @@ def row_mask(mode: str, attention_mask: torch.Tensor, labels: torch.Tensor | Non
     if mode == "token":
         return attention_mask.bool()
     if labels is None:
-        raise DistillConfigError("masked-LM distillation needs labels marking the masked positions")
+        raise ConfigError("masked-LM distillation needs labels marking the masked positions")
     return labels != IGNORE_INDEX
 
 

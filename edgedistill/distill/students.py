@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from edgedistill.distill.config import DistillConfigError, StudentConfig
+from edgedistill.config import ConfigError
+from edgedistill.distill.config import StudentConfig
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -52,7 +53,7 @@ def build_student(teacher_model: PreTrainedModel, config: StudentConfig) -> PreT
 def _check_family(model) -> None:
     model_type = getattr(model.config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise DistillConfigError(f"teacher architecture {model_type!r} is not supported for students; "
+        raise ConfigError(f"teacher architecture {model_type!r} is not supported for students; "
                                  f"supported: {', '.join(SUPPORTED_MODEL_TYPES)} (BERT, e5, RoBERTa, XLM-R)")
 
 
@@ -68,17 +69,17 @@ def choose_teacher_layers(layers: str | list[int], num_layers: int | None, teach
         chosen = list(range(teacher_layers - 1, -1, -2))[::-1]
     elif layers == "last":
         if not num_layers or num_layers > teacher_layers:
-            raise DistillConfigError(f"student.num_layers must be between 1 and the teacher's "
+            raise ConfigError(f"student.num_layers must be between 1 and the teacher's "
                                      f"{teacher_layers} layers, got {num_layers}")
         chosen = list(range(teacher_layers - num_layers, teacher_layers))
     else:
         bad = [n for n in layers if not 1 <= n <= teacher_layers]
         if bad:
-            raise DistillConfigError(f"student.layers names layer {bad[0]}, but the teacher has layers 1 to "
+            raise ConfigError(f"student.layers names layer {bad[0]}, but the teacher has layers 1 to "
                                      f"{teacher_layers}")
         chosen = [n - 1 for n in layers]
     if num_layers is not None and len(chosen) != num_layers:
-        raise DistillConfigError(f"student.layers = {layers!r} keeps {len(chosen)} layers but "
+        raise ConfigError(f"student.layers = {layers!r} keeps {len(chosen)} layers but "
                                  f"student.num_layers is {num_layers}")
     return chosen
 
@@ -121,7 +122,7 @@ def fresh_student(teacher_model: PreTrainedModel, *, num_layers: int | None = No
     hidden_size = hidden_size or teacher_config.hidden_size
     num_heads = num_heads or teacher_config.num_attention_heads
     if hidden_size % num_heads:
-        raise DistillConfigError(f"student.hidden_size {hidden_size} is not a multiple of the "
+        raise ConfigError(f"student.hidden_size {hidden_size} is not a multiple of the "
                                  f"{num_heads} heads; set student.num_heads")
     values = teacher_config.to_dict()
     values.update(num_hidden_layers=num_layers or teacher_config.num_hidden_layers, hidden_size=hidden_size,
@@ -143,7 +144,7 @@ def copy_embeddings(teacher_model: PreTrainedModel, student: PreTrainedModel) ->
     """Copy the embedding tables and their LayerNorm (needs the same width), and an MLM head if any."""
     teacher_width, student_width = teacher_model.config.hidden_size, student.config.hidden_size
     if teacher_width != student_width:
-        raise DistillConfigError(f"student.embeddings = 'copy' needs the teacher's width ({teacher_width}); "
+        raise ConfigError(f"student.embeddings = 'copy' needs the teacher's width ({teacher_width}); "
                                  f"the student has {student_width}: use 'project'")
     source, target = teacher_model.base_model.embeddings, student.base_model.embeddings
     with torch.no_grad():
@@ -183,7 +184,7 @@ def project_embeddings(teacher_model: PreTrainedModel, student: PreTrainedModel)
     """
     teacher_width, student_width = teacher_model.config.hidden_size, student.config.hidden_size
     if student_width > teacher_width:
-        raise DistillConfigError(f"student.embeddings = 'project' needs a student no wider than the teacher "
+        raise ConfigError(f"student.embeddings = 'project' needs a student no wider than the teacher "
                                  f"({teacher_width}); the student has {student_width}")
     source, target = teacher_model.base_model.embeddings, student.base_model.embeddings
     projection = embedding_projection(source.word_embeddings.weight, student_width)

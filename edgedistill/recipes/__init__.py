@@ -1,1 +1,1 @@
-"""The shipped recipes: one TOML file per method, read by ``edgedistill.distill.recipes``."""
+"""The shipped recipes: one TOML file per method, read by ``edgedistill.chain.recipe``."""

@@ -10,7 +10,7 @@ without torch. Fine-tuning and evaluation live in ``edgedistill.tasks.finetune``
     results = finetune(FinetuneConfig(DataSpec("sib200", language="yor"), output_dir="runs/sib-yor"))
 """
 
-from edgedistill.tasks.config import ConfigError, DataSpec, FinetuneConfig
+from edgedistill.tasks.config import DataSpec, FinetuneConfig
 from edgedistill.tasks.metrics import (
     classification_metrics,
     entity_metrics,
@@ -50,7 +50,7 @@ from edgedistill.tasks.task import (
 )
 
 __all__ = [
-    "BUILTINS", "KINDS", "SEQUENCE", "SIMILARITY", "TOKEN", "ConfigError", "DataFormatError", "DataSpec",
+    "BUILTINS", "KINDS", "SEQUENCE", "SIMILARITY", "TOKEN", "DataFormatError", "DataSpec",
     "FinetuneConfig", "PairExample", "Split", "Task", "TaskError", "TextExample", "TokenExample",
     "UnknownLabelError", "builtin_languages", "classification_metrics", "entity_metrics", "load_task",
     "majority_baseline", "read_afrisenti", "read_conll", "read_conllu", "read_csv_rows", "read_hf_rows",

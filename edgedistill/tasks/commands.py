@@ -196,7 +196,8 @@ def finetune(config_file: Path | None, save_config: Path | None, overwrite: bool
       edgedistill finetune --data afrisenti --lang hau --out runs/afrisenti-hau \\
           --max-train-examples 1500 --epochs 2 --batch-size 16 --freeze-word-embeddings
     """
-    from edgedistill.tasks.config import FinetuneConfig, read_config_file
+    from edgedistill.config import read_config_file
+    from edgedistill.tasks.config import FinetuneConfig
 
     base = read_config_file(config_file) if config_file else {}
     data = {**base.get("data", {}), **_given(values, DATA_KEYS)}

@@ -1,27 +1,19 @@
-"""Dataclass configs that round-trip through JSON and TOML, so the Python API and the CLI agree.
-
-``DataSpec`` says where a task's data is and how to read it; ``FinetuneConfig`` is everything a
-fine-tuning run needs. ``edgedistill finetune --config run.toml`` and
-``finetune(FinetuneConfig.load("run.toml"))`` are the same run.
+"""The task configs: ``DataSpec`` says where a task's data is and how to read it; ``FinetuneConfig`` is
+everything a fine-tuning run needs. ``edgedistill finetune --config run.toml`` and
+``finetune(FinetuneConfig.load("run.toml"))`` are the same run (files are read by ``edgedistill.config``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from edgedistill.errors import EdgedistillError
-from edgedistill.toml_writer import to_toml
-
-
-class ConfigError(EdgedistillError):
-    """A config file or option that cannot be used."""
+from edgedistill.config import Config, ConfigError
 
 
 @dataclass
-class DataSpec:
+class DataSpec(Config):
     """Where a task's data is and how to read it.
 
     ``dataset`` is a built-in collection under the data folder (``afrisenti``, ``masakhaner``,
@@ -53,23 +45,26 @@ class DataSpec:
 
 
 @dataclass
-class FinetuneConfig:
+class FinetuneConfig(Config):
     """One fine-tuning run: model, data, optimisation, and where the model goes."""
 
     data: DataSpec
     output_dir: str
     model: str = "e5-small"
-    epochs: float = 3.0
-    learning_rate: float = 5e-5
-    head_learning_rate: float | None = None  # the new classification head (and BERT's pooler); None: the same
+    # int | float: a number stays as written, since to_dict() is compared as text with the config
+    # saved beside the checkpoints of an interrupted run.
+    epochs: int | float = 3.0
+    learning_rate: int | float = 5e-5
+    # the new classification head (and BERT's pooler); None: the same as learning_rate
+    head_learning_rate: int | float | None = None
     batch_size: int = 32
     eval_batch_size: int = 64
     max_length: int = 128
     max_train_examples: int | None = None
     max_dev_examples: int | None = None  # dev examples used to pick the best epoch (shuffled, seeded)
     max_test_examples: int | None = None  # None: the whole test split
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
+    warmup_ratio: int | float = 0.1
+    weight_decay: int | float = 0.01
     seed: int = 42
     freeze_word_embeddings: bool = False
     class_weights: str | None = None  # "balanced": weight each class by n / (classes * n_class) in training
@@ -80,31 +75,8 @@ class FinetuneConfig:
     threads: int | None = None
     precision: str = "fp32"  # "bf16": bfloat16 autocast (about 2x faster on CPUs with AVX-512 BF16)
 
-    def __post_init__(self) -> None:
+    def validate(self) -> None:
         check_finetune_values(self)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "the config") -> FinetuneConfig:
-        values = dict(values)
-        if "data" not in values or not isinstance(values["data"], dict):
-            raise ConfigError("a fine-tuning config needs a [data] table with at least 'dataset'")
-        values["data"] = _build(DataSpec, values["data"], f"[data] of {where}")
-        return _build(cls, values, where)
-
-    def save(self, path: str | Path) -> Path:
-        from edgedistill.atomic import atomic_write_text
-
-        path = Path(path)
-        text = to_toml(self.to_dict()) if path.suffix == ".toml" else json.dumps(self.to_dict(), indent=2)
-        atomic_write_text(path, text)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path) -> FinetuneConfig:
-        return cls.from_dict(read_config_file(path), where=str(path))
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -142,36 +114,18 @@ def check_finetune_values(config: FinetuneConfig) -> None:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {config.precision!r}")
 
 
-def _build(cls, values: dict, where: str):
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+# Fine-tuning keys the chain sets itself (the data comes from the task, the model from the stage before).
+CHAIN_OWNED_KEYS = ("data", "output_dir", "model", "checkpoint_dir")
+
+
+def check_finetune_options(options: dict[str, Any], where: str, *,
+                           allowed_extra: tuple[str, ...] = ()) -> None:
+    """Fine-tuning options the chain completes (FinetuneConfig keys but CHAIN_OWNED_KEYS, and
+    ``allowed_extra``), checked now as FinetuneConfig checks them."""
+    fields = {f.name for f in dataclasses.fields(FinetuneConfig)}
+    allowed = fields - set(CHAIN_OWNED_KEYS) | set(allowed_extra)
+    unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r} in {where}; known keys are {', '.join(sorted(known))}")
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise ConfigError(f"incomplete {where}: {exc}") from None
-    except ConfigError as exc:
-        raise ConfigError(f"{exc} (in {where})") from None
-
-
-def read_config_file(path: str | Path) -> dict:
-    """A JSON or TOML file as a dict, with one-sentence errors."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason} at "
-                          f"offset {exc.start})") from None
-    try:
-        if path.suffix == ".toml":
-            import tomllib
-
-            return tomllib.loads(text)
-        return json.loads(text)
-    except ImportError:
-        raise ConfigError("reading TOML configs needs Python 3.11 or newer; use a .json config") from None
-    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise ConfigError(f"config file {path} is not valid {path.suffix[1:].upper()}: {exc}") from None
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; it takes {', '.join(sorted(allowed))}")
+    values = {k: v for k, v in options.items() if k not in CHAIN_OWNED_KEYS}
+    FinetuneConfig.from_dict({**values, "data": {"dataset": "csv"}, "output_dir": ""}, where=where)

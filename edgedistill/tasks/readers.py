@@ -17,8 +17,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.data import DataNotFound
 from edgedistill.errors import EdgedistillError
+from edgedistill.shared_data import DataNotFound
 
 
 class DataFormatError(EdgedistillError):

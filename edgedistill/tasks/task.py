@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.data import data_root
 from edgedistill.errors import EdgedistillError
+from edgedistill.shared_data import data_root
 from edgedistill.tasks import readers
 from edgedistill.tasks.config import DataSpec
 from edgedistill.tasks.readers import Columns, DataFormatError, Example, TextExample, TokenExample

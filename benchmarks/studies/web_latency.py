@@ -2,8 +2,8 @@
 thread) beside the Python runtime's (onnxruntime, one thread) on the same texts, and how close the
 browser's answers are to the runtime's.
 
-    .venv/bin/python benchmarks/web_latency.py                     # the default Hausa students
-    .venv/bin/python benchmarks/web_latency.py NAME=BUNDLE ... [--texts 100] [--rounds 3]
+    .venv/bin/python benchmarks/studies/web_latency.py                     # the default Hausa students
+    .venv/bin/python benchmarks/studies/web_latency.py NAME=BUNDLE ... [--texts 100] [--rounds 3]
 
 Each text runs alone (batch 1) in both, tokenizing and post-processing included, after a warm-up;
 rounds alternate the browser and Python. The texts are the first Hausa dev sentences of SIB-200 (for
@@ -23,19 +23,19 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+from study_paths import ROOT
 
 from edgedistill.atomic import atomic_write_bytes, atomic_write_text
-from edgedistill.data import data_root
 from edgedistill.headless import HeadlessChromium
 from edgedistill.runtime import Predictor
+from edgedistill.shared_data import data_root
 from edgedistill.tasks.readers import read_conll, read_sib200
 from edgedistill.teachers import cache_root
 from edgedistill.web_demo import WEB_DIR, bundle_files, check_web_dir, make_server, server_url
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "web_demo_latency.md"
 SCREENSHOT = WEB_DIR / "screenshot.png"
-COMMAND = ".venv/bin/python benchmarks/web_latency.py"
+COMMAND = ".venv/bin/python benchmarks/studies/web_latency.py"
 STUDENTS = cache_root() / "runs" / "students"
 DEFAULT_BUNDLES = {
     "masakhaner-hau INT8": STUDENTS / "default-masakhaner-hau" / "05-quantize",

@@ -4,7 +4,7 @@ For speed and memory measurements only: latency, RSS and size depend on the shap
 weights, so the benchmark does not have to wait for a distillation run. Any report built on it says
 "untrained, shape only" and gives no accuracy for it.
 
-    python benchmarks/comet_shape.py TEACHER_DIR OUT_DIR
+    python benchmarks/studies/comet_shape.py TEACHER_DIR OUT_DIR
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Is a student's lead or lag behind the baseline more than the test set's noise? Paired bootstrap per cell.
 
-    .venv/bin/python benchmarks/versus_baseline.py                 # cells with a finished default run
-    .venv/bin/python benchmarks/versus_baseline.py --only sib200-hau
-    .venv/bin/python benchmarks/versus_baseline.py --table-only
+    .venv/bin/python benchmarks/studies/versus_baseline.py                 # cells with a finished default run
+    .venv/bin/python benchmarks/studies/versus_baseline.py --only sib200-hau
+    .venv/bin/python benchmarks/studies/versus_baseline.py --table-only
 
 SIB-200 has 204 test sentences: one of them flipping moves macro-F1 by about half a point, so "behind the
 TF-IDF baseline by 1.4 points" may be a tie. For each cell of benchmarks/shipping_table.py whose default
@@ -26,12 +26,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from study_paths import RESULTS
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 RECORDS = RESULTS / "versus_baseline"
 TABLE = RESULTS / "versus_baseline.md"
-COMMAND = ".venv/bin/python benchmarks/versus_baseline.py"
+COMMAND = ".venv/bin/python benchmarks/studies/versus_baseline.py"
 STUDENT = "default"
 ROUNDS = 1000
 SEED = 0
@@ -39,7 +38,7 @@ PAIRS = (("student INT8", "baseline"), ("teacher", "baseline"), ("student INT8",
 
 
 def cell_names() -> list[str]:
-    from edgedistill.benchmarks.results_table import TABLE_CELLS
+    from results_table import TABLE_CELLS
 
     return [cell.name for cell in TABLE_CELLS]
 

@@ -1,8 +1,8 @@
 """The other end of the student-size frontier: the teacher itself, vocabulary trimmed, INT8, no distillation.
 
-    .venv/bin/python benchmarks/teacher_int8.py                         # missing cells, then the table
-    .venv/bin/python benchmarks/teacher_int8.py --only sib200-hau      # these cells
-    .venv/bin/python benchmarks/teacher_int8.py --table-only
+    .venv/bin/python benchmarks/studies/teacher_int8.py                     # missing cells, then the table
+    .venv/bin/python benchmarks/studies/teacher_int8.py --only sib200-hau   # these cells
+    .venv/bin/python benchmarks/studies/teacher_int8.py --table-only
 
 On SIB-200 the default student (6 of 12 layers) keeps 92-98% of its teacher and falls behind the
 TF-IDF baseline, while the teacher is 1-2 points ahead of it. This asks what keeping all 12 layers
@@ -29,11 +29,11 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+from study_paths import RESULTS
+
 RECORDS = RESULTS / "teacher_int8"
 TABLE = RESULTS / "teacher_int8.md"
-COMMAND = ".venv/bin/python benchmarks/teacher_int8.py"
+COMMAND = ".venv/bin/python benchmarks/studies/teacher_int8.py"
 CELLS = ("sib200-hau", "sib200-swh", "sib200-yor", "masakhaner-hau")
 VOCABULARY = {"masakhaner": 80_000}  # as the default student's (benchmarks/shipping_table.py)
 TIMED_TEXTS = 100  # test texts timed per bundle, each once per round
@@ -57,6 +57,7 @@ def edgedistill(*args: str) -> None:
 
 def task_texts(teacher: Path, out: Path) -> Path:
     """The task's training texts as the model reads them (prefix included), one a line."""
+    from edgedistill.atomic import atomic_write_text
     from edgedistill.tasks import DataSpec, load_task
 
     info = json.loads((teacher / "edgedistill-task.json").read_text(encoding="utf-8"))
@@ -64,14 +65,14 @@ def task_texts(teacher: Path, out: Path) -> Path:
     prefix = info.get("text_prefix") or ""
     lines = [prefix + (" ".join(e.tokens) if hasattr(e, "tokens") else e.text).replace("\n", " ")
              for e in task.split("train").examples]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out
 
 
 def build(cell: str, teacher: Path, work: Path) -> dict:
     """Trim, export and quantize ``teacher`` under ``work``; score both bundles on the test split."""
     from edgedistill.chain.bundle_model import score_bundle
-    from edgedistill.data import RAW_TEXT_ALIASES
+    from edgedistill.shared_data import RAW_TEXT_ALIASES
 
     dataset, language = cell.split("-")
     work.mkdir(parents=True, exist_ok=True)

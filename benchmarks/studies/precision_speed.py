@@ -1,7 +1,7 @@
 """How much faster is a bf16 fine-tuning step than an FP32 one on this CPU? Measured in one run.
 
-    .venv/bin/python benchmarks/precision_speed.py            # e5-small, AfriSenti Hausa, batch 32
-    .venv/bin/python benchmarks/precision_speed.py --steps 3 --rounds 2
+    .venv/bin/python benchmarks/studies/precision_speed.py            # e5-small, AfriSenti Hausa, batch 32
+    .venv/bin/python benchmarks/studies/precision_speed.py --steps 3 --rounds 2
 
 One training step is what ``edgedistill finetune`` does per batch: forward, class-weighted loss,
 backward and an AdamW update of the e5-small teacher with a classification head, on a batch of real
@@ -21,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from study_paths import ROOT
+
 from edgedistill.atomic import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ".venv/bin/python benchmarks/precision_speed.py"
+COMMAND = ".venv/bin/python benchmarks/studies/precision_speed.py"
 
 
 def batch_of(tokenizer, size: int, max_length: int) -> dict:

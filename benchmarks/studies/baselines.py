@@ -1,8 +1,8 @@
 """Simple baselines: `edgedistill baseline` on all 15 cells, and their table.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/baselines.py     # train missing cells, write the table
-    .venv/bin/python benchmarks/baselines.py --table-only          # only rewrite the table
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/baselines.py --only masakhaner-swa --retrain
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/studies/baselines.py   # train missing cells, write table
+    .venv/bin/python benchmarks/studies/baselines.py --table-only        # only rewrite the table
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/studies/baselines.py --only masakhaner-swa --retrain
 
 Each cell is ``train_baseline`` (what `edgedistill baseline` runs) on the built-in dataset and language,
 written to runs/baselines/<dataset>-<language>/ (model.joblib, results.json; not in git). A cell whose
@@ -20,18 +20,19 @@ import time
 import traceback
 from pathlib import Path
 
+from study_paths import ROOT
+
 from edgedistill.atomic import atomic_write_text
 from edgedistill.baselines import RECORDS_DIR, record_path
 from edgedistill.tasks import DataSpec
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / "benchmarks" / "results" / "baselines.md"
-COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/baselines.py"
+COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/studies/baselines.py"
 LANGUAGES = ("hau", "ibo", "kin", "swa", "yor")
 DATASETS = ("afrisenti", "sib200", "masakhaner")
 CELLS = [(dataset, "swh" if dataset == "sib200" and lang == "swa" else lang)
          for dataset in DATASETS for lang in LANGUAGES]
-# The figures DESIGN.md quotes from baselines measured by hand (2026-12-03), for comparison only.
+# The baselines measured by hand (2026-12-03, docs/tasks.md), for comparison only.
 BY_HAND = {
     "afrisenti": dict(zip(LANGUAGES, ("0.750", "0.799", "0.609", "0.482", "0.742"), strict=True)),
     "sib200": dict(zip(("hau", "ibo", "kin", "swh", "yor"), ("0.672", "0.740", "0.785", "0.739", "0.619"),
@@ -76,7 +77,7 @@ def collect_records(runs: Path) -> dict[str, dict]:
     return found
 
 
-HEADER = ("| cell | baseline | test | chosen on dev | dev | by hand (DESIGN.md) | model MB | ms/text "
+HEADER = ("| cell | baseline | test | chosen on dev | dev | by hand (docs/tasks.md) | model MB | ms/text "
           "| peak RSS MB | fit s (all candidates) | wall s |")
 
 

@@ -1,4 +1,5 @@
-"""Where the real evaluation data lives, and the raw text used for statistics and fixtures.
+"""The shared data folder (``../shared/data``): where the real evaluation data lives, and the raw
+text used for statistics and fixtures.
 
 The data is read in place, never copied into the repository: ``$EDGEDISTILL_DATA`` when set,
 otherwise ``../shared/data`` beside the project (or beside the current directory).
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from edgedistill.errors import EdgedistillError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RAW_TEXT_LANGUAGES = ("hau", "ibo", "kin", "swa", "yor")
 # SIB-200 (swh_Latn) names Swahili by its ISO 639-3 individual-language code; MAFAND's raw text by
 # the macrolanguage code, swa. Both are the same Swahili.

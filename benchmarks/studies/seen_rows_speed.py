@@ -1,9 +1,9 @@
 """Seconds per distillation step and peak memory: the whole word-embedding matrix trained, or its seen rows.
 
-    .venv/bin/python benchmarks/seen_rows_speed.py            # the three table students on AfriSenti hau
-    .venv/bin/python benchmarks/seen_rows_speed.py --steps 20 --students comet
+    .venv/bin/python benchmarks/studies/seen_rows_speed.py  # the three table students on AfriSenti hau
+    .venv/bin/python benchmarks/studies/seen_rows_speed.py --steps 20 --students comet
 
-Each measurement is one `distill` of the results table's recipe (benchmarks/results_table.py) on the
+Each measurement is one `distill` of the results table's recipe (benchmarks/studies/results_table.py) on the
 cell, cut to ``--steps`` optimizer steps, in its own process (so peak RSS is that run's). "whole" runs
 it with edgedistill.seen_rows switched off, "seen rows" as the project runs it; the two alternate per
 student so both see the same machine load. Seconds per step are the Trainer's training time over the
@@ -22,23 +22,25 @@ import sys
 import tempfile
 from pathlib import Path
 
+from study_paths import ROOT
+
 from edgedistill.atomic import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ".venv/bin/python benchmarks/seen_rows_speed.py"
+COMMAND = ".venv/bin/python benchmarks/studies/seen_rows_speed.py"
 MODES = ("whole", "seen rows")
 
 
 def measure(student: str, cell_name: str, mode: str, steps: int, teachers: Path) -> dict:
     """One cut-down distillation in this process; the Trainer's seconds per step and the peak RSS."""
+    from results_table import TABLE_CELLS, cell_config
+
     import edgedistill.distill.run as distill_run
-    from edgedistill.benchmarks.results_table import TABLE_CELLS, cell_config
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     cell = next(c for c in TABLE_CELLS if c.name == cell_name)
     if not (teachers / cell.name).is_dir():
         raise SystemExit(f"no fine-tuned teacher at {teachers / cell.name}; make it with "
-                         f"benchmarks/teacher_baselines.py or pass --teachers")
+                         f"benchmarks/studies/teacher_baselines.py or pass --teachers")
     if mode == "whole":
         distill_run.seen_rows_only = lambda *args: contextlib.nullcontext(None)
     with tempfile.TemporaryDirectory() as scratch:

@@ -1,8 +1,8 @@
 """Where the runtime's peak RSS goes, step by step, and what each ONNX Runtime session option changes.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/memory_breakdown.py        # the default Hausa students
-    .venv/bin/python benchmarks/memory_breakdown.py NAME=BUNDLE ... [--rounds 3] [--texts 200]
-    .venv/bin/python benchmarks/memory_breakdown.py --table-only              # rewrite the file from records
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/studies/memory_breakdown.py  # the default Hausa students
+    .venv/bin/python benchmarks/studies/memory_breakdown.py NAME=BUNDLE ... [--rounds 3] [--texts 200]
+    .venv/bin/python benchmarks/studies/memory_breakdown.py --table-only       # rewrite the file from records
 
 Every measurement is a fresh process that records its resident memory (VmRSS, split into anonymous and
 file-backed pages, and the peak VmHWM) after each step: Python start, ``import numpy``, ``import
@@ -249,12 +249,13 @@ import tempfile  # noqa: E402
 from datetime import datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from study_paths import ROOT  # noqa: E402
+
 from edgedistill.atomic import atomic_write_text  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "memory_breakdown.md"
 RECORDS = ROOT / "benchmarks" / "results" / "memory_breakdown"
-COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/memory_breakdown.py"
+COMMAND = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/studies/memory_breakdown.py"
 READING_MARK = "<!-- reading: written by hand from the figures above; kept when the tables are rewritten -->"
 MB = 1e6
 
@@ -283,7 +284,7 @@ def default_bundles(table_only: bool = False) -> dict[str, Path]:
 
 def hausa_texts(task: str, count: int) -> list[str]:
     """The first ``count`` Hausa test (then dev) sentences of SIB-200 or MasakhaNER 2.0."""
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
     from edgedistill.tasks.readers import read_conll, read_sib200
 
     texts: list[str] = []

@@ -4,7 +4,7 @@ On one fine-tuned model (the AfriSenti-Hausa e5-small teacher by default) this b
 
 * optimum-fp32 / optimum-int8: `optimum-cli export onnx --task text-classification`, then
   `ORTQuantizer` with `AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=False)`
-  (what a user does without edgedistill; DESIGN.md's baseline);
+  (what a user does without edgedistill: the baseline in docs/export-and-quantization.md);
 * ed-fp32 / ed-int8: `edgedistill export` and `edgedistill quantize` (accuracy gate on the full dev
   split, preset for this CPU);
 * ed-trim-int8: `edgedistill trim-vocab` to the 40k pieces most frequent in Hausa, then the same
@@ -14,7 +14,7 @@ and reports: max |logit| difference of the FP32 ONNX vs PyTorch over the whole d
 macro-F1 of every variant; file sizes; and latency/RSS/cold start from the project's harness (each
 variant in its own process, rounds interleaved, ratios taken within a round against optimum-int8).
 
-    python benchmarks/export_vs_optimum.py --model runs/teachers/afrisenti-hau \
+    python benchmarks/studies/export_vs_optimum.py --model runs/teachers/afrisenti-hau \
         --out benchmarks/results/export_vs_optimum.md
 
 The results file starts with the command that produced it. Artifacts go to --work (ignored by git).
@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from study_paths import ROOT
 
 from edgedistill.atomic import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 REFERENCE = "optimum-int8"
 
@@ -95,7 +95,7 @@ def as_bundle(onnx_file: Path, model: Path, dest: Path) -> Path:
     """Optimum's file, unchanged, with a manifest around it so the harness can load it like ours."""
     import onnxruntime as ort
 
-    from edgedistill.runtime.bundle import Manifest, hash_bundle_files
+    from edgedistill.runtime.bundle import Manifest, seal_bundle
 
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
@@ -114,13 +114,12 @@ def as_bundle(onnx_file: Path, model: Path, dest: Path) -> Path:
                         pad_token_id=config.get("pad_token_id"), input_prefix=task["text_prefix"],
                         architecture=architecture,
                         source={"model": str(model), "built_by": f"optimum ({onnx_file.name})"})
-    manifest.files = hash_bundle_files(dest, ["model.onnx", "tokenizer.json"])
-    (dest / "edgedistill.json").write_text(manifest.to_json())
+    seal_bundle(dest, manifest)
     return dest
 
 
 def data_root() -> Path:
-    from edgedistill.data import data_root as root
+    from edgedistill.shared_data import data_root as root
 
     return root()
 

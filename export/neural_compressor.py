@@ -12,36 +12,18 @@ or Neural Compressor's tuning); it only quantizes Linear layers, so the embeddin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 
 from edgedistill.export.errors import ExportError
-from edgedistill.export.quantize import QuantizedModel, SchemeError, _Scheme, register_scheme
+from edgedistill.export.quantize import NeuralCompressorScheme, QuantizedModel, SchemeError
 
 # ONNX Runtime's integer kernels vs PyTorch's fake-quant arithmetic, on logits: a float rounding that
 # flips one activation's 8-bit code early in the network propagates (0.11 measured on e5-small's 12
 # layers). A broken export (a mis-folded weight) is off by far more, and the accuracy gate judges the
 # ONNX file itself on dev data.
 INC_TOLERANCE = 0.25
-
-
-@register_scheme
-@dataclass
-class NeuralCompressorScheme(_Scheme):
-    """pt2e static INT8 of every Linear (uint8 asymmetric activations, int8 symmetric weights)."""
-
-    kind: ClassVar[str] = "neural-compressor"
-    per_channel: bool = True
-    calibration_size: int = 128
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.keep_fp32 or self.keep_sensitive_matmuls or self.exclude_nodes:
-            raise SchemeError("the neural-compressor scheme quantizes every Linear; it cannot keep parts in "
-                              "FP32 (use a dynamic or static ONNX Runtime scheme for that)")
 
 
 def quantize_with_neural_compressor(model, task: str, input_names: list[str], calibration: list[dict],
@@ -186,8 +168,3 @@ def _validate(quantized, path: Path, input_names: list[str], batches: list[dict]
 
     return validate_onnx_file(reference, path, batches, tolerances={output: INC_TOLERANCE})
 
-
-def neural_compressor_quantizer(model, task: str, input_names: list[str], calibration: list[dict]):
-    """A gate ``Quantizer`` for ``NeuralCompressorScheme``."""
-    return lambda scheme, dest: quantize_with_neural_compressor(model, task, input_names, calibration, dest,
-                                                                scheme)

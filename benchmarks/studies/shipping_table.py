@@ -1,17 +1,18 @@
 """The table of issue 16: per cell, the baseline, the full-data teacher and the default student.
 
-    .venv/bin/python benchmarks/shipping_table.py                    # make missing runs, write the table
-    .venv/bin/python benchmarks/shipping_table.py --only sib200-hau sib200-yor   # these cells, this order
-    .venv/bin/python benchmarks/shipping_table.py --students default default-kl  # candidates to compare
-    .venv/bin/python benchmarks/shipping_table.py --table-only
+    .venv/bin/python benchmarks/studies/shipping_table.py                     # make missing runs, write table
+    .venv/bin/python benchmarks/studies/shipping_table.py --only sib200-hau sib200-yor   # cells, in order
+    .venv/bin/python benchmarks/studies/shipping_table.py --students default default-kl  # candidates
+    .venv/bin/python benchmarks/studies/shipping_table.py --table-only
 
 A run is one `edgedistill run` of a student recipe on one cell, distilled from that cell's teacher
-made by benchmarks/teacher_baselines.py (the whole training split, word embeddings trained). A cell
+made by benchmarks/studies/teacher_baselines.py (the whole training split, word embeddings trained). A cell
 whose teacher is not there yet is listed as waiting for it; nothing fine-tunes a teacher here. Runs
 live outside the work tree (--runs, default ~/.cache/edgedistill/runs/students) so that an interrupted
 one resumes in a later session, and each finished run leaves a record in
 benchmarks/results/shipping_runs/ (its rows and a settings key), from which the table regenerates in a
-fresh clone. The baseline rows are benchmarks/baselines.py's records, scored on the same test examples.
+fresh clone. The baseline rows are benchmarks/studies/baselines.py's records, scored on the same test
+examples.
 
 The students (STUDENTS below) all start from every other layer of their teacher (6 of 12 layers,
 384 hidden, the teacher's own heads and FFN), learn from the teacher's outputs on the whole training
@@ -35,9 +36,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from edgedistill.atomic import atomic_write_text
-from edgedistill.baselines import load_baseline_record
-from edgedistill.benchmarks.results_table import (
+from results_table import (
     TABLE_CELLS,
     TEACHER,
     TRIM,
@@ -47,14 +46,17 @@ from edgedistill.benchmarks.results_table import (
     run_rows,
     settings_key,
 )
-from edgedistill.benchmarks.teacher_baselines import CELLS as TEACHER_CELLS
-from edgedistill.benchmarks.teacher_baselines import Cell, load_results
-from edgedistill.data import RAW_TEXT_ALIASES
+from study_paths import RESULTS, ROOT
+from teacher_baselines import CELLS as TEACHER_CELLS
+from teacher_baselines import Cell, load_results
+from versus_baseline import RECORDS as PAIRED_RECORDS
+
+from edgedistill.atomic import atomic_write_text
+from edgedistill.baselines import load_baseline_record
+from edgedistill.shared_data import RAW_TEXT_ALIASES
 from edgedistill.teachers import cache_root
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-COMMAND = ".venv/bin/python benchmarks/shipping_table.py"
+COMMAND = ".venv/bin/python benchmarks/studies/shipping_table.py"
 RECORDS = RESULTS / "shipping_runs"
 EXAMPLES_SEEN = 12_000  # at least this many training examples per run: 375 steps at batch 32
 
@@ -89,14 +91,14 @@ def train_size(cell: Cell) -> int:
 
 
 def teacher_cell(cell: Cell) -> Cell:
-    """The teacher's cell of benchmarks/teacher_baselines.py: its fine-tuning settings."""
+    """The teacher's cell of benchmarks/studies/teacher_baselines.py: its fine-tuning settings."""
     return next(c for c in TEACHER_CELLS if c.name == cell.name)
 
 
 @functools.cache
 def raw_transfer_size(language: str) -> int:
     """Raw sentences "default-raw" adds (before the few equal to a dev or test text are dropped)."""
-    from edgedistill.data import DataNotFound, raw_sentences
+    from edgedistill.shared_data import DataNotFound, raw_sentences
 
     count = 0
     for split in ("train", "dev", "test"):
@@ -144,7 +146,7 @@ def make_runs(cells: list[Cell], students: list[str], runs: Path, teachers: Path
     for cell in cells:
         if not (teachers / cell.name / "results.json").is_file():
             print(f"[{cell.name}] no teacher in {teachers / cell.name} yet; run "
-                  f"benchmarks/teacher_baselines.py --only {cell.name} first", flush=True)
+                  f"benchmarks/studies/teacher_baselines.py --only {cell.name} first", flush=True)
             continue
         for student in students:
             key = record_key(student, cell)
@@ -205,24 +207,50 @@ def collect(cells: list[Cell], students: list[str], runs: Path, teachers: Path
         if baseline:
             compared = [r for r in rows if r["cell"] == cell.name]
             rows.insert(len(rows) - len(compared), baseline)
+            paired = paired_intervals(cell, baseline["metric"])
             for row in compared:
                 row["vs_baseline"] = row["metric"] - baseline["metric"]
+                interval = paired.get((row["model"], round(row["metric"], 6)))
+                if interval:
+                    row["vs_baseline_interval"] = interval
     return rows, missing
+
+
+def paired_intervals(cell: Cell, baseline: float) -> dict[tuple[str, float], list[float]]:
+    """The 5th-95th percentile of (model - baseline) over paired resamples of the test split, from
+    versus_baseline.py's record of the cell, keyed by (table model, its score): an interval counts only
+    for the very scores it was measured on."""
+    path = PAIRED_RECORDS / f"{cell.name}.json"
+    if not path.is_file():
+        return {}
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if round(record["scores"]["baseline"], 6) != round(baseline, 6):
+        return {}
+    names = {"student INT8": "default INT8", "teacher": TEACHER}
+    return {(names[name], round(record["scores"][name], 6)):
+            record["differences"][f"{name} - baseline"]["interval_5_95"] for name in names}
 
 
 def _fmt(value, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, int | float) else "-"
 
 
-def _versus(gap: float | None) -> str:
+def _versus(gap: float | None, interval: list[float] | None = None) -> str:
     if gap is None:
         return ""
-    return f"{'ahead' if gap >= 0 else 'behind'} by {abs(100 * gap):.1f}"
+    text = f"{'ahead' if gap >= 0 else 'behind'} by {abs(100 * gap):.1f}"
+    if interval:
+        low, high = interval
+        noise = "within noise, " if low <= 0 <= high else ""
+        text += f" ({noise}90% interval {100 * low:+.1f} to {100 * high:+.1f})"
+    return text
 
 
 def summary(rows: list[dict], students: list[str]) -> list[str]:
     lines = ["", "## Against the goals of issue 16", "",
-             "| model | cells | at or above the baseline | mean % of the teacher |", "|---|---|---|---|"]
+             "| model | cells | at or above the baseline | clearly behind it (of those measured) | "
+             "mean % of the teacher |",
+             "|---|---|---|---|---|"]
     for model in [TEACHER] + [f"{s} {p}" for s in students for p in ("FP32", "INT8")]:
         mine = [r for r in rows if r["model"] == model]
         if not mine:
@@ -231,8 +259,14 @@ def summary(rows: list[dict], students: list[str]) -> list[str]:
         compared = sum(r.get("vs_baseline") is not None for r in mine)
         retention = [100 * r["retention"] for r in mine if r.get("retention") is not None]
         mean = f"{sum(retention) / len(retention):.1f}" if retention else "-"
-        lines.append(f"| {model} | {len(mine)} | {ahead} of {compared} | {mean} |")
-    return lines + ["", "Goals: teachers at or above the baseline on at least 12 of 15 cells; the default "
+        intervals = [r["vs_baseline_interval"] for r in mine if r.get("vs_baseline_interval")]
+        behind = sum(high < 0 for _, high in intervals)
+        lines.append(f"| {model} | {len(mine)} | {ahead} of {compared} | {behind} of {len(intervals)} "
+                     f"| {mean} |")
+    return lines + ["", "Clearly behind: of the cells with a paired bootstrap over their test examples "
+                    "(benchmarks/studies/versus_baseline.py), those whose 90% interval of (model - "
+                    "baseline) lies below 0.",
+                    "", "Goals: teachers at or above the baseline on at least 12 of 15 cells; the default "
                     "INT8 student at or above it on at least 12 of 15, with a mean of at least 95% of its "
                     "teacher."]
 
@@ -242,8 +276,9 @@ def render(rows: list[dict], missing: list[str], students: list[str]) -> str:
              f"Produced by `{COMMAND}` from the runs' records in shipping_runs/ and the baselines' records "
              "in baselines/; regenerate, never edit. Task metric on the whole test split: macro-F1 "
              "(AfriSenti, SIB-200) or entity F1 (MasakhaNER). Baseline: TF-IDF + logistic regression or a "
-             "CRF (benchmarks/baselines.py). Teacher: multilingual-e5-small (4-bit weights dequantized) "
-             "fine-tuned on the whole training split (benchmarks/teacher_baselines.py). Students: see the "
+             "CRF (benchmarks/studies/baselines.py). Teacher: multilingual-e5-small (4-bit weights "
+             "dequantized) fine-tuned on the whole training split (benchmarks/studies/teacher_baselines.py). "
+             "Students: see the "
              "script's header. Latency and RSS ratios are against the teacher in PyTorch FP32 in the same "
              "benchmark run (seq 128, batch 1, one thread); the baseline's latency is its own per-text "
              "median.", "",
@@ -253,7 +288,7 @@ def render(rows: list[dict], missing: list[str], students: list[str]) -> str:
         latency = (f"{r['ms_per_text']:.3f} ms/text" if r.get("ms_per_text") is not None
                    else _fmt(r.get("latency_ratio"), ".3f"))
         lines.append(f"| {r['cell']} | {r['model']} | {_fmt(r['metric'], '.4f')} | "
-                     f"{_versus(r.get('vs_baseline'))} "
+                     f"{_versus(r.get('vs_baseline'), r.get('vs_baseline_interval'))} "
                      f"| {_fmt(r.get('retention') and 100 * r['retention'], '.1f')} | "
                      f"{_fmt(r.get('size_bytes') and r['size_bytes'] / 1e6, '.1f')} | {latency} | "
                      f"{_fmt(r.get('rss_ratio'), '.3f')} |")
@@ -281,7 +316,8 @@ def readme_block(rows: list[dict], student: str = "default") -> str:
         lines.append(f"| {cell} | {_fmt(baseline and baseline['metric'], '.3f')} {kind} | "
                      f"{_fmt(teacher and teacher['metric'], '.3f')} | "
                      f"{_fmt(int8 and int8['metric'], '.3f')} | "
-                     f"{_versus(int8 and int8.get('vs_baseline'))} | "
+                     f"{_versus(int8 and int8.get('vs_baseline'), int8 and int8.get('vs_baseline_interval'))}"
+                     " | "
                      f"{_fmt(int8 and int8.get('size_bytes') and int8['size_bytes'] / 1e6, '.1f')} | "
                      f"{_fmt(latency and 1 / latency, '.1f')}{'x' if latency else ''} |")
     return "\n".join(lines + ["", README_END])

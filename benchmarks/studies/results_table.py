@@ -1,14 +1,14 @@
 """The results table of issue 8: teacher and three students on five African languages, FP32 and INT8.
 
-    .venv/bin/python benchmarks/results_table.py                  # run every missing cell, write the table
-    .venv/bin/python benchmarks/results_table.py --dry-run        # plan every run, train nothing
-    .venv/bin/python benchmarks/results_table.py --table-only     # only rewrite the table from finished runs
-    .venv/bin/python benchmarks/results_table.py --only afrisenti-hau --students comet
-    .venv/bin/python benchmarks/results_table.py --jobs 2          # two runs at a time, one thread each
+    .venv/bin/python benchmarks/studies/results_table.py               # run every missing cell, write table
+    .venv/bin/python benchmarks/studies/results_table.py --dry-run     # plan every run, train nothing
+    .venv/bin/python benchmarks/studies/results_table.py --table-only  # only rewrite it from finished runs
+    .venv/bin/python benchmarks/studies/results_table.py --only afrisenti-hau --students comet
+    .venv/bin/python benchmarks/studies/results_table.py --jobs 2      # two runs at a time, one thread each
 
 Each (student, cell) is one `edgedistill run` (edgedistill.chain) in runs/results/<student>-<cell>/,
 so an interrupted run resumes and a finished one is reused. The teacher of a cell is
-runs/teachers/<cell> when benchmarks/teacher_baselines.py made it, else the chain fine-tunes
+runs/teachers/<cell> when benchmarks/studies/teacher_baselines.py made it, else the chain fine-tunes
 e5-small with the same settings. Every student's vocabulary is trimmed to 40k tokens of the cell's
 language. The table (benchmarks/results/chain_table.md, .json, .png) is generated from the runs'
 facts.json only: regenerate, never edit.
@@ -50,13 +50,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgedistill.atomic import atomic_save_figure, atomic_write_text
-from edgedistill.benchmarks.teacher_baselines import CAPPED_COMMON, CAPPED_PER_DATASET, CELLS, Cell
-from edgedistill.data import RAW_TEXT_ALIASES
+from study_paths import RESULTS, ROOT
+from teacher_baselines import CAPPED_COMMON, CAPPED_PER_DATASET, CELLS, Cell
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-COMMAND = ".venv/bin/python benchmarks/results_table.py"
+from edgedistill.atomic import atomic_save_figure, atomic_write_text
+from edgedistill.shared_data import RAW_TEXT_ALIASES
+
+COMMAND = ".venv/bin/python benchmarks/studies/results_table.py"
 TABLE_CELLS = [cell for cell in CELLS if cell.language != "eng"]  # five African languages per dataset
 TRIM = '{step="trim-vocab", target_size=40000, languages=["RAW"]}'
 TRANSFER_EXAMPLES = 4000  # training examples the teacher labels for distillation, at most
@@ -81,7 +81,7 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
     """The student's recipe on ``cell``: its task, its teacher, its language, the whole test split.
 
     The teacher is ``teachers/<cell>`` when that folder exists; otherwise (and with ``teachers=None``)
-    the chain fine-tunes e5-small with benchmarks/teacher_baselines.py's settings. ``extra`` settings
+    the chain fine-tunes e5-small with benchmarks/studies/teacher_baselines.py's settings. ``extra`` settings
     (``key=value``, as `edgedistill run --set` takes them) come last.
     """
     from edgedistill.chain.run import resolve_recipe
@@ -103,7 +103,7 @@ def cell_config(student: str, cell: Cell, teachers: Path | None, extra: tuple[st
     teacher = teachers / cell.name if teachers else None
     if teacher and teacher.is_dir():
         settings.append(f'teacher.model="{teacher}"')
-    else:  # the chain fine-tunes e5-small as benchmarks/teacher_baselines.py would
+    else:  # the chain fine-tunes e5-small as benchmarks/studies/teacher_baselines.py would
         settings += ['teacher.model="e5-small"', f"teacher.finetune={inline_table(teacher_budget)}"]
     return resolve_recipe(recipe, settings=[*settings, *extra])
 
@@ -212,7 +212,7 @@ def load_facts(out: Path, config) -> RunFacts:
     """The facts.json of the run in ``out``; a run made with other settings than ``config``'s does not
     count."""
     from edgedistill.chain.plan import ChainOptions, build_stages
-    from edgedistill.chain.stages import finished
+    from edgedistill.chain.runner import finished
 
     stages = build_stages(config, ChainOptions(out=out))
     if finished(stages, out):

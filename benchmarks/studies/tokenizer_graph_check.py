@@ -6,7 +6,7 @@ script runs that graph and the Hugging Face tokenizers library on every text of 
 AfriSenti (hau ibo kin swa yor: tweets, emoji, Yoruba diacritics) and SIB-200 (hau ibo kin swh yor
 eng), with e5's "query: " prefix and truncation to 128, and reports where they differ and how.
 
-    python benchmarks/tokenizer_graph_check.py --out benchmarks/results/tokenizer_graph_e5.md
+    python benchmarks/studies/tokenizer_graph_check.py --out benchmarks/results/tokenizer_graph_e5.md
 
 The results file starts with the command that produced it.
 """
@@ -22,9 +22,10 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
+from study_paths import ROOT
+
 from edgedistill.atomic import atomic_write_text
 
-ROOT = Path(__file__).resolve().parents[1]
 EDGE_CASES = ["", " ", "  two  spaces  ", "tab\there", "new\nline", "\u200b", "ends with a joiner \u200d",
               "Ọjọ́ ìbí mi ni òní", unicodedata.normalize("NFD", "Ọjọ́ ìbí mi ni òní"),  # combining accents
               "🤲🤲😭😭👑", "x" * 2000]
@@ -136,7 +137,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tokenizer_graph_e5.md")
     args = parser.parse_args()
     command = "python " + shlex.join([str(Path(sys.argv[0]).resolve().relative_to(ROOT)), *sys.argv[1:]])
-    from edgedistill.data import data_root
+    from edgedistill.shared_data import data_root
     from edgedistill.teachers import builtin_teacher_dir
 
     tokenizer_json = args.tokenizer or builtin_teacher_dir("e5-small") / "tokenizer.json"

@@ -1,19 +1,20 @@
 """How far can the vocabulary be trimmed? One results-table run re-trimmed to smaller vocabularies.
 
-    .venv/bin/python benchmarks/vocab_sweep.py                       # comet on afrisenti-hau
-    .venv/bin/python benchmarks/vocab_sweep.py --student comet --cell afrisenti-yor --sizes 40000 20000
-    .venv/bin/python benchmarks/vocab_sweep.py --table shipping --student default \
+    .venv/bin/python benchmarks/studies/vocab_sweep.py  # comet on afrisenti-hau
+    .venv/bin/python benchmarks/studies/vocab_sweep.py --student comet --cell afrisenti-yor \
+        --sizes 40000 20000
+    .venv/bin/python benchmarks/studies/vocab_sweep.py --table shipping --student default \
         --cell masakhaner-hau --sizes 40000 60000 80000 120000
 
 The results table trims every student to 40k tokens, as Gurgurov et al. do; its bundles are then about
 96.7% smaller than the teacher's FP32 weights, against a 97% target. This sweep takes the run
-runs/results/<student>-<cell>/ of benchmarks/results_table.py, copies its stages before the trim (same
+runs/results/<student>-<cell>/ of benchmarks/studies/results_table.py, copies its stages before the trim (same
 settings, so the chain reuses them instead of training again) into runs/vocab/<student>-<cell>-<size>/
 and runs the chain from the trim on: export, INT8 behind the gate, the test score, the benchmark. Every
 number in benchmarks/results/vocab_sweep_<student>-<cell>.md comes from those runs' facts.json and the
 trim's compression report; regenerate, never edit.
 
-With --table shipping the run is one of benchmarks/shipping_table.py's students instead, read from
+With --table shipping the run is one of benchmarks/studies/shipping_table.py's students instead, read from
 ~/.cache/edgedistill/runs/students/<student>-<cell>/, swept under ~/.cache/edgedistill/runs/vocab/ and
 written to benchmarks/results/vocab_sweep_shipping-<student>-<cell>.md. Every stage of the run that the
 sweep would make with the same settings (its fingerprint) is copied, so the run's own size is reused.
@@ -29,13 +30,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import results_table
+import shipping_table
+from results_table import TABLE_CELLS, run_dir
+from study_paths import ROOT
+
 from edgedistill.atomic import atomic_write_text, read_json
-from edgedistill.benchmarks import results_table, shipping_table
-from edgedistill.benchmarks.results_table import TABLE_CELLS, run_dir
 from edgedistill.teachers import cache_root
 
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ".venv/bin/python benchmarks/vocab_sweep.py"
+COMMAND = ".venv/bin/python benchmarks/studies/vocab_sweep.py"
 TRIM = "trim-vocab"
 HOME = cache_root() / "runs"
 
@@ -57,13 +60,13 @@ class Table:
 
 TABLES = {
     "results": Table(
-        "benchmarks/results_table.py", tuple(results_table.STUDENTS), results_table.cell_config,
+        "benchmarks/studies/results_table.py", tuple(results_table.STUDENTS), results_table.cell_config,
         ROOT / "runs" / "results", ROOT / "runs" / "vocab", ROOT / "runs" / "teachers", "",
         "The student is the results table's (benchmarks/results/chain_table.md), re-trimmed; tokens are kept "
         "by frequency in the language's raw MAFAND text, then filled up to the size in the tokenizer's own "
         "order."),
     "shipping": Table(
-        "benchmarks/shipping_table.py", tuple(shipping_table.STUDENTS), shipping_table.student_config,
+        "benchmarks/studies/shipping_table.py", tuple(shipping_table.STUDENTS), shipping_table.student_config,
         HOME / "students", HOME / "vocab", HOME / "teachers", "shipping-",
         "The student is the shipping table's (benchmarks/results/shipping_table.md), re-trimmed; tokens are "
         "kept by frequency in the language's raw MAFAND text and the task's training texts (as the model "
@@ -76,7 +79,7 @@ TABLES = {
 
 def sized_config(student: str, cell, teachers: Path, size: int, table: str = "results"):
     """The recipe of ``student`` on ``cell`` in ``table`` with its vocabulary trimmed to ``size``."""
-    from edgedistill.distill.recipes import apply_overrides
+    from edgedistill.chain.recipe import apply_overrides
 
     config = TABLES[table].config(student, cell, teachers)
     steps = [step.step for step in config.next]
@@ -86,7 +89,7 @@ def sized_config(student: str, cell, teachers: Path, size: int, table: str = "re
 def run_size(table: str, student: str, cell, size: int, runs: Path, sweeps: Path, teachers: Path) -> Path:
     from edgedistill.chain.plan import ChainOptions, build_stages
     from edgedistill.chain.run import run_chain
-    from edgedistill.chain.stages import finished
+    from edgedistill.chain.runner import finished
 
     config = sized_config(student, cell, teachers, size, table)
     source, out = run_dir(runs, student, cell), sweeps / f"{student}-{cell.name}-{size}"
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--table", choices=sorted(TABLES), default="results",
-                        help="whose students: those of benchmarks/results_table.py or shipping_table.py")
+                        help="whose students: those of benchmarks/studies/results_table.py or "
+                             "shipping_table.py")
     parser.add_argument("--student", help="one of the table's students (default: comet, or default)")
     parser.add_argument("--cell", default="afrisenti-hau", choices=[c.name for c in TABLE_CELLS])
     parser.add_argument("--sizes", type=int, nargs="+", default=[40000, 30000, 20000, 10000, 5000])

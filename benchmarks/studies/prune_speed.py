@@ -7,7 +7,7 @@ speed-up is the median of per-round ratios, which does not drift with the machin
 says how far each pruned model's mean-pooled sentence embeddings moved (cosine to the full model on
 held-out Hausa), next to the same shapes pruned at random, so the importance scores are checked too.
 
-    python -m edgedistill.benchmarks.prune_speed            # writes benchmarks/results/prune_speed.md
+    .venv/bin/python benchmarks/studies/prune_speed.py           # writes benchmarks/results/prune_speed.md
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from study_paths import RESULTS
+
 from edgedistill.atomic import atomic_write_text
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # name: (heads per layer, FFN neurons per layer); e5-small has 12 heads and FFN 1536 in 12 layers.
 VARIANTS = {"ffn-768": (None, 768), "heads-6-ffn-768": (6, 768), "heads-4-ffn-384": (4, 384)}
 
@@ -44,7 +45,7 @@ def command_line(args: argparse.Namespace) -> str:
     """The full command, every setting spelled out, to head the results file."""
     out = args.out.resolve()
     shown = out.relative_to(Path.cwd()) if out.is_relative_to(Path.cwd()) else out
-    parts = ["python", "-m", "edgedistill.benchmarks.prune_speed", "--rounds", args.rounds, "--iterations",
+    parts = [".venv/bin/python", "benchmarks/studies/prune_speed.py", "--rounds", args.rounds, "--iterations",
              args.iterations, "--warmup", args.warmup, "--seq", args.seq, "--threads", args.threads,
              "--score-batches", args.score_batches, "--out", shown]
     return " ".join(shlex.quote(str(p)) for p in parts)
@@ -57,7 +58,7 @@ def build_variants(work: Path, score_batches: int) -> dict[str, dict]:
     from edgedistill.compress.importance import compute_importance, text_batches
     from edgedistill.compress.models import load_model, save_model
     from edgedistill.compress.pruning import PruneConfig, StructuredPruner, prune_ffn, prune_heads
-    from edgedistill.data import raw_sentences
+    from edgedistill.shared_data import raw_sentences
 
     loaded = load_model("e5-small")
     full = loaded.model
