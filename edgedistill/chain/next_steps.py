@@ -5,7 +5,7 @@ options (an unknown key or a bad value is one sentence naming it, e.g. ``next[0]
 returns the typed step that the plan turns into stages. The four compression steps share one shape:
 a compressor config, the text it counts tokens on, and ``run(source, destination, texts)``.
 
-Standard library only: a recipe is read without torch.
+No torch: a recipe is read with the standard library and numpy (edgedistill.tasks imports it).
 """
 
 from __future__ import annotations
