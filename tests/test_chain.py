@@ -425,7 +425,7 @@ def test_a_trim_step_can_count_the_task_training_texts_as_the_model_reads_them(f
     model.mkdir()
     (model / steps.TASK_FILE).write_text(json.dumps({**task_info, "text_prefix": "query: "}))
     train = load_task(DataSpec("afrisenti", "hau"), splits=("train",)).split("train").examples
-    assert steps._task_texts(model) == ["query: " + example.text for example in train]
+    assert steps.task_texts(model) == ["query: " + example.text for example in train]
     config = resolve_recipe(str(recipe), settings=["next[0].task_text=true"])
     trim = build_stages(config, ChainOptions(out=tmp_path))[2]
     assert trim.settings["text"]["task_text"] is True

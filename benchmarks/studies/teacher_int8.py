@@ -55,17 +55,13 @@ def edgedistill(*args: str) -> None:
         raise RuntimeError(f"{' '.join(args[:2])} failed: {result.stderr.strip()[-600:]}")
 
 
-def task_texts(teacher: Path, out: Path) -> Path:
-    """The task's training texts as the model reads them (prefix included), one a line."""
+def write_task_texts(teacher: Path, out: Path) -> Path:
+    """The task's training texts as the model reads them (prefix included), one a line: what the chain's
+    trim-vocab step counts with task_text = true."""
     from edgedistill.atomic import atomic_write_text
-    from edgedistill.tasks import DataSpec, load_task
+    from edgedistill.chain.steps import task_texts
 
-    info = json.loads((teacher / "edgedistill-task.json").read_text(encoding="utf-8"))
-    task = load_task(DataSpec(**info["data"]), splits=("train",))
-    prefix = info.get("text_prefix") or ""
-    lines = [prefix + (" ".join(e.tokens) if hasattr(e, "tokens") else e.text).replace("\n", " ")
-             for e in task.split("train").examples]
-    atomic_write_text(out, "\n".join(lines) + "\n")
+    atomic_write_text(out, "\n".join(text.replace("\n", " ") for text in task_texts(teacher)) + "\n")
     return out
 
 
@@ -79,7 +75,7 @@ def build(cell: str, teacher: Path, work: Path) -> dict:
     trimmed, fp32, int8 = work / "trimmed", work / "fp32", work / "int8"
     size = VOCABULARY.get(dataset, 40_000)
     if not (trimmed / "model.safetensors").is_file():
-        texts = task_texts(teacher, work / "task-texts.txt")
+        texts = write_task_texts(teacher, work / "task-texts.txt")
         edgedistill("trim-vocab", str(teacher), str(trimmed), "--overwrite", "--size", str(size),
                     "--lang", RAW_TEXT_ALIASES.get(language, language), "--text-file", str(texts))
         shutil.copy(teacher / "edgedistill-task.json", trimmed / "edgedistill-task.json")

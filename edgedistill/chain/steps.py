@@ -114,7 +114,7 @@ def compress(step: CompressStep, text: TextSources, source_stage: str, product: 
             "parameters": report.get("parameters_after"), "model": str(product)}
 
 
-def _task_texts(source: Path) -> list[str]:
+def task_texts(source: Path) -> list[str]:
     """The training texts of the task ``source`` was trained on, with its text prefix, as it reads them:
     a vocabulary trimmed on raw text alone can drop the prefix's tokens and the task's own words."""
     from edgedistill.tasks import DataSpec, load_task
@@ -134,7 +134,7 @@ def _compression_texts(text: TextSources, source: Path) -> tuple[list[str], list
     texts (the test split of the same languages) a trimmed tokenizer is measured on."""
     from edgedistill.compress.text import gather_texts
 
-    texts = _task_texts(source) if text.task_text else []
+    texts = task_texts(source) if text.task_text else []
     if text.languages or text.files or not texts:
         texts += gather_texts(text.languages, text.files, limit_per_source=text.max_sentences)
     held_out = gather_texts(text.languages, (), limit_per_source=text.max_sentences, split="test") \
